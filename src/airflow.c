@@ -1,0 +1,2 @@
+/* airflow.c - placeholder until implemented. */
+#include "airflow.h"

@@ -1,0 +1,2 @@
+/* arena.c - placeholder until implemented. */
+#include "arena.h"

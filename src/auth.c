@@ -1,0 +1,2 @@
+/* auth.c - placeholder until implemented. */
+#include "auth.h"

@@ -1,0 +1,2 @@
+/* buf.c - placeholder until implemented. */
+#include "buf.h"

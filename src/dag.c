@@ -1,0 +1,2 @@
+/* dag.c - placeholder until implemented. */
+#include "dag.h"

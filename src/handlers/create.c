@@ -1,0 +1,2 @@
+/* create.c */
+#include "handlers.h"

@@ -1,0 +1,2 @@
+/* get.c */
+#include "handlers.h"

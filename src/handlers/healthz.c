@@ -1,0 +1,2 @@
+/* healthz.c */
+#include "handlers.h"

@@ -1,0 +1,2 @@
+/* list.c */
+#include "handlers.h"

@@ -1,0 +1,2 @@
+/* status_bulk.c */
+#include "handlers.h"

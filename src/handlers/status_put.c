@@ -1,0 +1,2 @@
+/* status_put.c */
+#include "handlers.h"

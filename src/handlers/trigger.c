@@ -1,0 +1,2 @@
+/* trigger.c */
+#include "handlers.h"

@@ -1,0 +1,2 @@
+/* http.c - placeholder until implemented. */
+#include "http.h"

@@ -1,0 +1,2 @@
+/* routes.c - placeholder until implemented. */
+#include "routes.h"

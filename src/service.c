@@ -1,0 +1,2 @@
+/* service.c - placeholder until implemented. */
+#include "service.h"
