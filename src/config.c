@@ -1,7 +1,9 @@
 /* config.c - reads the AUTOML_* keys of the contract from the environment and
  * from an optional KEY=VALUE file named by AUTOML_CONFIG (the environment
  * wins). Secrets may come from *_FILE keys. Validates ranges once at start. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
