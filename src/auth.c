@@ -1,2 +1,695 @@
-/* auth.c - placeholder until implemented. */
+/* auth.c - bearer JWT -> principal, domain access, and the status PSK.
+ * Signatures are checked by cjose only; this file pins each key to one
+ * algorithm, checks the header and the claims, and never trusts a key or URL
+ * named inside a token (jwk, jku, x5u, x5c are ignored). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1   /* explicit_bzero, strncasecmp */
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjose/cjose.h>
+#include <json-c/json.h>
+
 #include "auth.h"
+
+#define AUTH_MAX_TOKEN 8192               /* bytes of the compact JWS */
+#define AUTH_MAX_JWKS (1024L * 1024L)     /* bytes of the JWKS file */
+#define AUTH_MIN_SECRET 32                /* RFC 7518 3.2: HS256 key >= hash size */
+#define AUTH_MIN_RSA_BITS 2048
+#define AUTH_ADMIN_SCOPE "automl:admin"
+
+enum key_alg { KA_HS256, KA_RS256, KA_ES256 };
+
+static const struct {
+	const char *name;
+	enum key_alg alg;
+	size_t sig_b64_len;   /* exact length of the signature segment; 0 = key-dependent */
+} algs[] = {
+	{ "HS256", KA_HS256, 43 },   /* 32-byte HMAC-SHA256 */
+	{ "RS256", KA_RS256, 0 },    /* modulus size, checked by OpenSSL */
+	{ "ES256", KA_ES256, 86 },   /* 64-byte R || S */
+};
+
+struct auth_key {
+	cjose_jwk_t *jwk;     /* owned */
+	char *kid;            /* owned, NULL when the JWK has no kid */
+	enum key_alg alg;     /* the only algorithm this key verifies */
+};
+
+struct auth_keys {
+	cjose_jwk_t *hs;          /* oct key of AUTOML_JWT_SECRET or NULL; owned, wiped on free */
+	struct auth_key *keys;    /* keys of AUTOML_JWKS_FILE; owned */
+	size_t nkeys;
+};
+
+/* ---- loading ------------------------------------------------------------ */
+
+static void wipe_jwk_release(cjose_jwk_t *jwk)
+{
+	cjose_err cerr;
+
+	if (!jwk)
+		return;
+	if (cjose_jwk_get_kty(jwk, &cerr) == CJOSE_JWK_KTY_OCT) {
+		uint8_t *kd = cjose_jwk_get_keydata(jwk, &cerr);
+		size_t bits = cjose_jwk_get_keysize(jwk, &cerr);
+
+		if (kd && bits)
+			explicit_bzero(kd, bits / 8);
+	}
+	cjose_jwk_release(jwk);
+}
+
+void auth_keys_free(struct auth_keys *k)
+{
+	size_t i;
+
+	if (!k)
+		return;
+	wipe_jwk_release(k->hs);
+	for (i = 0; i < k->nkeys; i++) {
+		cjose_jwk_release(k->keys[i].jwk);
+		free(k->keys[i].kid);
+	}
+	free(k->keys);
+	free(k);
+}
+
+/* Reads at most AUTH_MAX_JWKS bytes of path into *out (caller frees, NUL-terminated). */
+static int read_file_capped(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	char *buf = NULL;
+	size_t n = 0, got;
+	int rc = -1;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: cannot open %s", path);
+		goto out;
+	}
+	buf = malloc((size_t)AUTH_MAX_JWKS + 1);
+	if (!buf) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
+		goto out;
+	}
+	for (;;) {
+		got = fread(buf + n, 1, (size_t)AUTH_MAX_JWKS + 1 - n, f);
+		n += got;
+		if (got == 0 || n > (size_t)AUTH_MAX_JWKS)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: read error on %s", path);
+		goto out;
+	}
+	if (n > (size_t)AUTH_MAX_JWKS) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is larger than %ld bytes", path, AUTH_MAX_JWKS);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* Strict parse of a whole buffer as one JSON value; NULL when it is not. */
+static struct json_object *parse_json(const char *s, size_t len)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *obj = NULL;
+
+	if (len == 0 || len > (size_t)INT32_MAX || memchr(s, '\0', len))
+		return NULL;
+	tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, s, (int)len);
+	if (obj && (json_tokener_get_error(tok) != json_tokener_success ||
+			json_tokener_get_parse_end(tok) != len)) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+/* A JSON string without embedded NUL bytes, or NULL. Borrowed from obj. */
+static const char *json_cstr(struct json_object *obj)
+{
+	const char *s;
+
+	if (!obj || !json_object_is_type(obj, json_type_string))
+		return NULL;
+	s = json_object_get_string(obj);
+	if (!s || strlen(s) != (size_t)json_object_get_string_len(obj))
+		return NULL;
+	return s;
+}
+
+/* Imports one JWKS member. Returns 0 (added or skipped) or -1 with err set. */
+static int load_jwk(struct auth_keys *k, struct json_object *jk, size_t idx, char *err, size_t errlen)
+{
+	struct json_object *v = NULL;
+	const char *kty, *use, *crv, *kid = NULL, *jalg = NULL, *json;
+	enum key_alg alg;
+	cjose_jwk_t *jwk = NULL;
+	cjose_err cerr;
+	int rc = -1;
+
+	if (!json_object_is_type(jk, json_type_object)) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: key %zu is not an object", idx);
+		goto out;
+	}
+	if (json_object_object_get_ex(jk, "use", &v)) {
+		use = json_cstr(v);
+		if (use && strcmp(use, "enc") == 0) {
+			rc = 0;   /* encryption key: not ours */
+			goto out;
+		}
+	}
+	kty = json_object_object_get_ex(jk, "kty", &v) ? json_cstr(v) : NULL;
+	if (!kty) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: key %zu has no kty", idx);
+		goto out;
+	}
+	if (strcmp(kty, "RSA") == 0) {
+		alg = KA_RS256;
+	} else if (strcmp(kty, "EC") == 0) {
+		crv = json_object_object_get_ex(jk, "crv", &v) ? json_cstr(v) : NULL;
+		if (!crv || strcmp(crv, "P-256") != 0) {
+			rc = 0;   /* only P-256 (ES256) is accepted */
+			goto out;
+		}
+		alg = KA_ES256;
+	} else {
+		rc = 0;       /* oct keys never come from a key set; others unsupported */
+		goto out;
+	}
+	if (json_object_object_get_ex(jk, "alg", &v)) {
+		jalg = json_cstr(v);
+		if (!jalg || strcmp(jalg, algs[alg].name) != 0) {
+			rc = 0;   /* key is declared for another algorithm */
+			goto out;
+		}
+	}
+	if (json_object_object_get_ex(jk, "kid", &v)) {
+		kid = json_cstr(v);
+		if (!kid) {
+			snprintf(err, errlen, "AUTOML_JWKS_FILE: key %zu has a non-string kid", idx);
+			goto out;
+		}
+	}
+	json = json_object_to_json_string_ext(jk, JSON_C_TO_STRING_PLAIN);
+	if (!json) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
+		goto out;
+	}
+	jwk = cjose_jwk_import(json, strlen(json), &cerr);
+	if (!jwk) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: key %zu cannot be imported", idx);
+		goto out;
+	}
+	if (alg == KA_RS256) {
+		if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_RSA ||
+				cjose_jwk_get_keysize(jwk, &cerr) < AUTH_MIN_RSA_BITS) {
+			snprintf(err, errlen, "AUTOML_JWKS_FILE: RSA key %zu is shorter than %d bits",
+					idx, AUTH_MIN_RSA_BITS);
+			goto out;
+		}
+	} else if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_EC ||
+			cjose_jwk_EC_get_curve(jwk, &cerr) != CJOSE_JWK_EC_P_256) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: key %zu is not an EC P-256 key", idx);
+		goto out;
+	}
+	k->keys[k->nkeys].jwk = jwk;
+	k->keys[k->nkeys].alg = alg;
+	k->keys[k->nkeys].kid = NULL;
+	if (kid) {
+		k->keys[k->nkeys].kid = strdup(kid);
+		if (!k->keys[k->nkeys].kid) {
+			snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
+			goto out;
+		}
+	}
+	k->nkeys++;
+	jwk = NULL;
+	rc = 0;
+out:
+	if (jwk)
+		cjose_jwk_release(jwk);
+	return rc;
+}
+
+static int load_jwks(struct auth_keys *k, const char *path, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0, i, n;
+	struct json_object *root = NULL, *arr = NULL;
+	int rc;
+
+	rc = read_file_capped(path, &text, &len, err, errlen);
+	if (rc)
+		goto out;
+	rc = -1;
+	root = parse_json(text, len);
+	if (!root || !json_object_is_type(root, json_type_object) ||
+			!json_object_object_get_ex(root, "keys", &arr) ||
+			!json_object_is_type(arr, json_type_array)) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is not a JSON Web Key Set", path);
+		goto out;
+	}
+	n = json_object_array_length(arr);
+	if (n > 0) {
+		k->keys = calloc(n, sizeof(*k->keys));
+		if (!k->keys) {
+			snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		rc = load_jwk(k, json_object_array_get_idx(arr, i), i, err, errlen);
+		if (rc)
+			goto out;
+	}
+	rc = -1;
+	if (k->nkeys == 0) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s has no RSA or EC P-256 signing key", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_object_put(root);
+	if (text) {
+		explicit_bzero(text, len);   /* a careless key set may hold private parts */
+		free(text);
+	}
+	return rc;
+}
+
+int auth_keys_load(struct auth_keys **out, const struct config *cfg, char *err, size_t errlen)
+{
+	struct auth_keys *k = NULL;
+	cjose_err cerr;
+	int have_secret, have_jwks, rc = -1;
+
+	*out = NULL;
+	have_secret = cfg->jwt_secret != NULL && cfg->jwt_secret_len > 0;
+	have_jwks = cfg->jwks_file != NULL && cfg->jwks_file[0] != '\0';
+	if (!have_secret && !have_jwks) {
+		snprintf(err, errlen, "neither AUTOML_JWT_SECRET nor AUTOML_JWKS_FILE is set");
+		goto out;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		snprintf(err, errlen, "out of memory loading token keys");
+		goto out;
+	}
+	if (have_secret) {
+		if (cfg->jwt_secret_len < AUTH_MIN_SECRET) {
+			snprintf(err, errlen, "AUTOML_JWT_SECRET must be at least %d bytes", AUTH_MIN_SECRET);
+			goto out;
+		}
+		k->hs = cjose_jwk_create_oct_spec((const uint8_t *)cfg->jwt_secret,
+				cfg->jwt_secret_len, &cerr);
+		if (!k->hs) {
+			snprintf(err, errlen, "AUTOML_JWT_SECRET: cannot create key");
+			goto out;
+		}
+	}
+	if (have_jwks) {
+		rc = load_jwks(k, cfg->jwks_file, err, errlen);
+		if (rc)
+			goto out;
+	}
+	*out = k;
+	k = NULL;
+	rc = 0;
+out:
+	auth_keys_free(k);
+	return rc;
+}
+
+/* ---- verification ------------------------------------------------------- */
+
+/* The key that may verify a token of this alg and kid (NULL kid: the only one). */
+static const cjose_jwk_t *pick_key(const struct auth_keys *k, enum key_alg alg, const char *kid)
+{
+	const cjose_jwk_t *found = NULL;
+	size_t i, n = 0;
+
+	if (alg == KA_HS256)
+		return k->hs;
+	for (i = 0; i < k->nkeys; i++) {
+		if (k->keys[i].alg != alg)
+			continue;
+		if (kid) {
+			if (k->keys[i].kid && strcmp(k->keys[i].kid, kid) == 0)
+				return k->keys[i].jwk;
+			continue;
+		}
+		found = k->keys[i].jwk;
+		n++;
+	}
+	return n == 1 ? found : NULL;
+}
+
+/* A NumericDate claim: 0 and *t set, 1 absent, -1 not a number. */
+static int time_claim(struct json_object *claims, const char *name, int64_t *t)
+{
+	struct json_object *v;
+	double d;
+
+	if (!json_object_object_get_ex(claims, name, &v))
+		return 1;
+	if (!v)
+		return -1;   /* JSON null */
+	if (json_object_is_type(v, json_type_int)) {
+		*t = json_object_get_int64(v);   /* saturates beyond int64 */
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_double)) {
+		d = json_object_get_double(v);
+		if (!isfinite(d))
+			return -1;
+		if (d >= 9.2e18)
+			*t = INT64_MAX;
+		else if (d <= -9.2e18)
+			*t = INT64_MIN;
+		else
+			*t = (int64_t)floor(d);
+		return 0;
+	}
+	return -1;
+}
+
+/* Does the string-or-array claim v contain want? -1 when v has another shape. */
+static int claim_has(struct json_object *v, const char *want, int split_spaces)
+{
+	const char *s, *p, *sp;
+	size_t i, n, wl = strlen(want);
+	int found = 0;
+
+	s = json_cstr(v);
+	if (s) {
+		if (!split_spaces)
+			return strcmp(s, want) == 0;
+		for (p = s; *p; p = sp) {
+			sp = strchr(p, ' ');
+			if (!sp)
+				sp = p + strlen(p);
+			if ((size_t)(sp - p) == wl && memcmp(p, want, wl) == 0)
+				found = 1;
+			while (*sp == ' ')
+				sp++;
+		}
+		return found;
+	}
+	if (!v || !json_object_is_type(v, json_type_array))
+		return -1;
+	n = json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		s = json_cstr(json_object_array_get_idx(v, i));
+		if (!s)
+			return -1;
+		if (strcmp(s, want) == 0)
+			found = 1;
+	}
+	return found;
+}
+
+/* Checks the claims and fills *p from the arena. */
+static enum aerr check_claims(struct json_object *claims, const struct config *cfg,
+		struct arena *a, time_t now, struct principal *p, const char **why)
+{
+	struct json_object *v = NULL;
+	const char *sub, *s;
+	int64_t t, now64 = (int64_t)now;
+	size_t i, n;
+	int r;
+
+	r = time_claim(claims, "exp", &t);
+	if (r > 0) {
+		*why = "missing exp claim";
+		return AE_UNAUTHORIZED;
+	}
+	if (r < 0) {
+		*why = "malformed token claims";
+		return AE_UNAUTHORIZED;
+	}
+	if (now64 >= t) {
+		*why = "token expired";
+		return AE_UNAUTHORIZED;
+	}
+	r = time_claim(claims, "nbf", &t);
+	if (r < 0) {
+		*why = "malformed token claims";
+		return AE_UNAUTHORIZED;
+	}
+	if (r == 0 && t > now64 + AUTH_LEEWAY_S) {
+		*why = "token not yet valid";
+		return AE_UNAUTHORIZED;
+	}
+	r = time_claim(claims, "iat", &t);
+	if (r < 0) {
+		*why = "malformed token claims";
+		return AE_UNAUTHORIZED;
+	}
+	if (r == 0 && t > now64 + AUTH_LEEWAY_S) {
+		*why = "token not yet valid";
+		return AE_UNAUTHORIZED;
+	}
+
+	sub = json_object_object_get_ex(claims, "sub", &v) ? json_cstr(v) : NULL;
+	if (!sub || !*sub) {
+		*why = "missing sub claim";
+		return AE_UNAUTHORIZED;
+	}
+
+	if (cfg->jwt_issuer && *cfg->jwt_issuer) {
+		s = json_object_object_get_ex(claims, "iss", &v) ? json_cstr(v) : NULL;
+		if (!s || strcmp(s, cfg->jwt_issuer) != 0) {
+			*why = "wrong issuer";
+			return AE_UNAUTHORIZED;
+		}
+	}
+	if (cfg->jwt_audience && *cfg->jwt_audience) {
+		v = NULL;
+		json_object_object_get_ex(claims, "aud", &v);
+		if (claim_has(v, cfg->jwt_audience, 0) != 1) {
+			*why = "wrong audience";
+			return AE_UNAUTHORIZED;
+		}
+	}
+
+	p->admin = 0;
+	if (json_object_object_get_ex(claims, "scope", &v)) {
+		r = claim_has(v, AUTH_ADMIN_SCOPE, 1);
+		if (r < 0) {
+			*why = "malformed token claims";
+			return AE_UNAUTHORIZED;
+		}
+		p->admin = r;
+	}
+
+	p->domains = NULL;
+	p->ndomains = 0;
+	if (json_object_object_get_ex(claims, "domains", &v)) {
+		if (!v || !json_object_is_type(v, json_type_array)) {
+			*why = "malformed token claims";
+			return AE_UNAUTHORIZED;
+		}
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++) {
+			if (!json_cstr(json_object_array_get_idx(v, i))) {
+				*why = "malformed token claims";
+				return AE_UNAUTHORIZED;
+			}
+		}
+		if (n > 0) {
+			p->domains = arena_alloc(a, n * sizeof(*p->domains));
+			if (!p->domains)
+				return AE_NOMEM;
+			for (i = 0; i < n; i++) {
+				p->domains[i] = arena_strdup(a, json_cstr(json_object_array_get_idx(v, i)));
+				if (!p->domains[i])
+					return AE_NOMEM;
+			}
+			p->ndomains = n;
+		}
+	}
+	p->sub = arena_strdup(a, sub);
+	if (!p->sub)
+		return AE_NOMEM;
+	return AE_OK;
+}
+
+/* "Bearer <token>": the token, or NULL. The scheme is case-insensitive (RFC 7235). */
+static const char *bearer_token(const char *authz)
+{
+	if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
+		return NULL;
+	return authz + 7;
+}
+
+static int is_b64url(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
+		struct arena *a, const char *authz, time_t now,
+		struct principal *p, const char **why)
+{
+	const char *tok, *dot1 = NULL, *dot2 = NULL, *alg_s, *kid = NULL, *calg;
+	size_t len, i, ndots = 0, siglen;
+	uint8_t *hdr_bytes = NULL, *plain = NULL;
+	size_t hdr_len = 0, plain_len = 0;
+	struct json_object *hdr = NULL, *claims = NULL, *v = NULL;
+	const cjose_jwk_t *jwk;
+	cjose_jws_t *jws = NULL;
+	cjose_err cerr;
+	enum key_alg alg = KA_HS256;
+	int known = 0;
+	enum aerr rc = AE_UNAUTHORIZED;
+
+	memset(p, 0, sizeof(*p));
+	*why = "malformed token";
+	tok = bearer_token(authz);
+	if (!tok || !*tok) {
+		*why = "missing bearer token";
+		goto out;
+	}
+	len = strnlen(tok, AUTH_MAX_TOKEN + 1);
+	if (len > AUTH_MAX_TOKEN)
+		goto out;
+	for (i = 0; i < len; i++) {
+		if (tok[i] == '.') {
+			ndots++;
+			if (ndots == 1)
+				dot1 = tok + i;
+			else if (ndots == 2)
+				dot2 = tok + i;
+		} else if (!is_b64url((unsigned char)tok[i])) {
+			goto out;   /* whitespace, padding, anything else */
+		}
+	}
+	if (ndots != 2 || dot1 == tok)
+		goto out;
+
+	/* The protected header, read by us before cjose sees the token. */
+	if (!cjose_base64url_decode(tok, (size_t)(dot1 - tok), &hdr_bytes, &hdr_len, &cerr) || !hdr_bytes)
+		goto out;
+	hdr = parse_json((const char *)hdr_bytes, hdr_len);
+	if (!hdr || !json_object_is_type(hdr, json_type_object))
+		goto out;
+	alg_s = json_object_object_get_ex(hdr, "alg", &v) ? json_cstr(v) : NULL;
+	if (!alg_s)
+		goto out;
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (strcmp(alg_s, algs[i].name) == 0) {
+			alg = algs[i].alg;
+			known = 1;
+		}
+	}
+	if (!known) {
+		*why = "unsupported algorithm";
+		goto out;
+	}
+	if (json_object_object_get_ex(hdr, "crit", &v) || json_object_object_get_ex(hdr, "b64", &v)) {
+		*why = "unsupported token header";   /* we understand no extension */
+		goto out;
+	}
+	if (json_object_object_get_ex(hdr, "kid", &v)) {
+		kid = json_cstr(v);
+		if (!kid)
+			goto out;
+	}
+	siglen = len - (size_t)(dot2 + 1 - tok);
+	if (siglen == 0 || dot2 == dot1 + 1 ||
+			(algs[alg].sig_b64_len && siglen != algs[alg].sig_b64_len))
+		goto out;
+	jwk = pick_key(k, alg, kid);
+	if (!jwk) {
+		*why = "unknown key";
+		goto out;
+	}
+
+	jws = cjose_jws_import(tok, len, &cerr);
+	if (!jws)
+		goto out;
+	/* cjose parsed the header itself: it must see the same alg we checked */
+	calg = cjose_header_get(cjose_jws_get_protected(jws), CJOSE_HDR_ALG, &cerr);
+	if (!calg || strcmp(calg, algs[alg].name) != 0)
+		goto out;
+	if (!cjose_jws_verify(jws, jwk, &cerr)) {
+		*why = "bad signature";
+		goto out;
+	}
+	if (!cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr) || !plain)
+		goto out;   /* borrowed from jws */
+	claims = parse_json((const char *)plain, plain_len);
+	if (!claims || !json_object_is_type(claims, json_type_object)) {
+		*why = "malformed token claims";
+		goto out;
+	}
+	rc = check_claims(claims, cfg, a, now, p, why);
+	if (rc == AE_OK)
+		*why = NULL;
+out:
+	if (rc != AE_OK)
+		memset(p, 0, sizeof(*p));
+	json_object_put(claims);
+	json_object_put(hdr);
+	if (jws)
+		cjose_jws_release(jws);
+	if (hdr_bytes)
+		cjose_get_dealloc()(hdr_bytes);
+	return rc;
+}
+
+int principal_may_access(const struct principal *p, const char *domain)
+{
+	size_t i;
+
+	if (!p || !p->sub || !domain)
+		return 0;
+	if (p->admin)
+		return 1;
+	for (i = 0; i < p->ndomains; i++) {
+		if (p->domains[i] && strcmp(p->domains[i], domain) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int auth_psk_ok(const struct config *cfg, const char *header_value)
+{
+	const volatile unsigned char *x, *y;
+	size_t n, i;
+	unsigned char diff = 0;
+
+	if (!cfg || !cfg->status_psk || !cfg->status_psk[0] || !header_value)
+		return 0;
+	n = strlen(cfg->status_psk);
+	if (strlen(header_value) != n)
+		return 0;
+	x = (const volatile unsigned char *)cfg->status_psk;
+	y = (const volatile unsigned char *)header_value;
+	for (i = 0; i < n; i++)
+		diff |= (unsigned char)(x[i] ^ y[i]);
+	return diff == 0;
+}
