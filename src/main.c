@@ -1,1 +1,187 @@
-int main(void) { return 0; }
+/* main.c - automl-api: process set-up (configuration, logging, one database
+ * connection, one Airflow handle, token keys), then either the FastCGI
+ * accept loop or, started as plain CGI, exactly one request. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <fcgiapp.h>
+#include "arena.h"
+#include "http.h"
+#include "log.h"
+#include "routes.h"
+#include "service.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	FCGX_ShutdownPending();
+}
+
+/* ---- FastCGI I/O ---- */
+struct fcgi_io {
+	FCGX_Request *req;
+};
+
+static int fcgi_read(void *io, char *dst, size_t n)
+{
+	struct fcgi_io *f = io;
+	int want = n > 65536 ? 65536 : (int)n;
+
+	return FCGX_GetStr(dst, want, f->req->in);
+}
+
+static int fcgi_write(void *io, const char *src, size_t n)
+{
+	struct fcgi_io *f = io;
+
+	while (n > 0) {
+		int chunk = n > 65536 ? 65536 : (int)n;
+		if (FCGX_PutStr(src, chunk, f->req->out) != chunk)
+			return -1;
+		src += chunk;
+		n -= (size_t)chunk;
+	}
+	return 0;
+}
+
+/* ---- CGI I/O ---- */
+static int cgi_read(void *io, char *dst, size_t n)
+{
+	(void)io;
+	for (;;) {
+		ssize_t k = read(STDIN_FILENO, dst, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		return (int)k;
+	}
+}
+
+static int cgi_write(void *io, const char *src, size_t n)
+{
+	(void)io;
+	while (n > 0) {
+		ssize_t k = write(STDOUT_FILENO, src, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		src += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* PATH_INFO, or the path part of REQUEST_URI when the server sets none. */
+static const char *request_path(struct arena *a, const char *path_info, const char *uri)
+{
+	const char *q;
+
+	if (path_info && *path_info)
+		return path_info;
+	if (!uri || !*uri)
+		return "/";
+	q = strchr(uri, '?');
+	return q ? arena_strndup(a, uri, (size_t)(q - uri)) : uri;
+}
+
+typedef const char *(*getparam_fn)(const char *name, void *ctx);
+
+static void serve(struct service *svc, int svc_ok, struct arena *a, getparam_fn get, void *ctx,
+		int (*rd)(void *, char *, size_t), int (*wr)(void *, const char *, size_t), void *io)
+{
+	struct request r;
+	const char *q;
+
+	memset(&r, 0, sizeof(r));
+	r.arena = a;
+	r.svc = svc;
+	r.read = rd;
+	r.write = wr;
+	r.io = io;
+	r.method = get("REQUEST_METHOD", ctx);
+	r.path = request_path(a, get("PATH_INFO", ctx), get("REQUEST_URI", ctx));
+	q = get("QUERY_STRING", ctx);
+	r.query = q ? q : "";
+	r.content_type = get("CONTENT_TYPE", ctx);
+	r.content_length = get("CONTENT_LENGTH", ctx);
+	r.authorization = get("HTTP_AUTHORIZATION", ctx);
+	r.authorization_psk = get("HTTP_AUTHORIZATION_PSK", ctx);
+	if (!svc_ok) {
+		http_respond_error(&r, AE_DB_UNAVAILABLE, "the service is not configured correctly; see the server log");
+		return;
+	}
+	routes_dispatch(&r);
+	log_debug("%s %s -> %d", r.method ? r.method : "-", r.path ? r.path : "-", r.status);
+}
+
+static const char *fcgi_param(const char *name, void *ctx)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static const char *env_param(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+int main(void)
+{
+	struct service svc;
+	struct arena *arena;
+	char err[512];
+	int svc_ok;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		return 1;
+	}
+	svc_ok = service_init(&svc, 1, err, sizeof(err)) == 0;
+	if (!svc_ok)
+		log_error("configuration: %s", err);
+	arena = arena_new();
+	if (!arena || FCGX_Init() != 0) {
+		log_error("start-up failed");
+		return 1;
+	}
+
+	if (FCGX_IsCGI()) {
+		serve(&svc, svc_ok, arena, env_param, NULL, cgi_read, cgi_write, NULL);
+	} else {
+		FCGX_Request req;
+		struct fcgi_io io = { &req };
+
+		FCGX_InitRequest(&req, 0, 0);
+		log_info("automl-api serving FastCGI (pid %ld)", (long)getpid());
+		while (!stopping && FCGX_Accept_r(&req) >= 0) {
+			serve(&svc, svc_ok, arena, fcgi_param, &req, fcgi_read, fcgi_write, &io);
+			FCGX_Finish_r(&req);
+			arena_reset(arena);
+		}
+		FCGX_Free(&req, 1);
+		log_info("automl-api stopping");
+	}
+	arena_free(arena);
+	if (svc_ok)
+		service_free(&svc);
+	curl_global_cleanup();
+	return 0;
+}

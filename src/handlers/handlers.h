@@ -13,4 +13,15 @@ void handle_status_bulk(struct request *r);  /* GET  /api/automl/train/jobs/stat
 void handle_status_put(struct request *r);   /* PUT  /api/automl/train/jobs/{job_id}/status */
 void handle_healthz(struct request *r);      /* GET  /healthz */
 
+/* Shared steps (common.c). Each returns 0, or -1 after writing the response. */
+struct job;
+int need_auth(struct request *r);                 /* bearer token -> r->principal */
+int need_job_id(struct request *r);               /* {job_id} is a uuid, else 422 */
+int need_db(struct request *r);                   /* database connection, else 503 */
+/* Load a job the principal may see (404 otherwise) into *job. */
+int need_visible_job(struct request *r, struct job *job);
+void respond_job(struct request *r, int status, const struct job *job, const char *extra_headers);
+/* An error with the job's error_message as detail when the job has one. */
+void respond_job_error(struct request *r, enum aerr e, const struct job *job);
+
 #endif

@@ -1,2 +1,140 @@
-/* status_put.c */
+/* status_put.c - PUT /api/automl/train/jobs/{job_id}/status: the DAG's
+ * write-back, authenticated by the Authorization-PSK header. Only the
+ * transitions of status_writeback_ok() are applied, in one conditional
+ * statement; a repeated terminal write-back of the same run is answered 200. */
+#include <stdio.h>
+#include <string.h>
+#include "../service.h"
 #include "handlers.h"
+
+#define MAX_FIELD 4096
+
+struct writeback {
+	enum job_status to;
+	const char *run_id, *mlflow_run_id, *registered_model_name, *error_message;
+};
+
+/* Optional string field: 0 ok (NULL if absent/null), -1 bad (detail added). */
+static int opt_string(json_object *root, const char *field, size_t max, json_object *detail,
+		struct arena *a, const char **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(root, field, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		detail_add(detail, "body", field, "Input should be a valid string", "string_type");
+		return -1;
+	}
+	if ((size_t)json_object_get_string_len(v) > max) {
+		detail_add(detail, "body", field, "String is too long", "string_too_long");
+		return -1;
+	}
+	*out = arena_strdup(a, json_object_get_string(v));
+	return 0;
+}
+
+static json_object *parse_body(struct request *r, struct writeback *wb)
+{
+	static const char *const known[] = { "status", "mlflow_run_id", "registered_model_name",
+		"error_message", "airflow_dag_run_id" };
+	json_tokener *tok = json_tokener_new();
+	json_object *root = NULL, *detail = json_object_new_array(), *v;
+
+	if (!tok || !detail)
+		goto out;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != r->body_len) {
+		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
+		goto out;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
+				"model_attributes_type");
+		goto out;
+	}
+	json_object_object_foreach(root, key, val) {
+		int ok = 0;
+		(void)val;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok)
+			detail_add(detail, "body", key, "Extra inputs are not permitted", "extra_forbidden");
+	}
+	if (!json_object_object_get_ex(root, "status", &v) || v == NULL) {
+		detail_add(detail, "body", "status", "Field required", "missing");
+	} else if (!json_object_is_type(v, json_type_string) ||
+		   status_parse(json_object_get_string(v), &wb->to)) {
+		detail_add(detail, "body", "status", "Input should be 'ready', 'queued', 'running', "
+				"'complete' or 'failed'", "enum");
+	}
+	opt_string(root, "mlflow_run_id", 256, detail, r->arena, &wb->mlflow_run_id);
+	opt_string(root, "registered_model_name", 256, detail, r->arena, &wb->registered_model_name);
+	opt_string(root, "error_message", MAX_FIELD, detail, r->arena, &wb->error_message);
+	opt_string(root, "airflow_dag_run_id", 250, detail, r->arena, &wb->run_id);
+out:
+	json_object_put(root);
+	if (tok)
+		json_tokener_free(tok);
+	return detail;
+}
+
+void handle_status_put(struct request *r)
+{
+	struct writeback wb = { .to = ST__MAX };
+	struct job job = { .sync_age_s = -1 };
+	json_object *detail;
+	enum aerr rc;
+
+	if (!auth_psk_ok(&r->svc->cfg, r->authorization_psk)) {
+		http_respond_error(r, AE_UNAUTHORIZED, r->authorization_psk && *r->authorization_psk
+				? "invalid Authorization-PSK" : "missing Authorization-PSK header");
+		return;
+	}
+	if (need_job_id(r))
+		return;
+	rc = http_read_json_body(r);
+	if (rc) {
+		if (rc == AE_VALIDATION)
+			http_respond_invalid(r, "body", NULL, "could not read the request body", "body_read");
+		else
+			http_respond_error(r, rc, NULL);
+		return;
+	}
+	detail = parse_body(r, &wb);
+	if (!detail) {
+		http_respond_error(r, AE_NOMEM, NULL);
+		return;
+	}
+	if (json_object_array_length(detail) > 0) {
+		http_respond_validation(r, detail);
+		return;
+	}
+	json_object_put(detail);
+	if (need_db(r))
+		return;
+	rc = store_write_back(r->svc->store, r->arena, r->job_id, wb.to, wb.run_id,
+			wb.mlflow_run_id, wb.registered_model_name, wb.error_message, &job);
+	if (rc == AE_CONFLICT &&
+	    store_get_job(r->svc->store, r->arena, r->job_id, &job) == AE_OK &&
+	    job.status == wb.to && (wb.to == ST_COMPLETE || wb.to == ST_FAILED) &&
+	    (!wb.run_id || (job.airflow_dag_run_id && strcmp(job.airflow_dag_run_id, wb.run_id) == 0))) {
+		respond_job(r, 200, &job, NULL);   /* the same news twice */
+		return;
+	}
+	if (rc == AE_CONFLICT) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "job is %s; it cannot become %s", status_str(job.status),
+				status_str(wb.to));
+		http_respond_error(r, rc, msg);
+		return;
+	}
+	if (rc) {
+		http_respond_error(r, rc, NULL);
+		return;
+	}
+	respond_job(r, 200, &job, NULL);
+}

@@ -1,0 +1,56 @@
+/* common.c - steps every handler shares: authentication, the {job_id}
+ * check, the database connection, visibility of a job, and writing a job. */
+#include "../job.h"
+#include "../log.h"
+#include "../service.h"
+#include "handlers.h"
+
+int need_auth(struct request *r)
+{
+	return http_authenticate(r) == AE_OK ? 0 : -1;
+}
+
+int need_job_id(struct request *r)
+{
+	if (uuid_valid(r->job_id))
+		return 0;
+	http_respond_invalid(r, "path", "job_id", "Input should be a valid UUID", "uuid_parsing");
+	return -1;
+}
+
+int need_db(struct request *r)
+{
+	enum aerr rc = store_ensure(r->svc->store);
+
+	if (rc == AE_OK)
+		return 0;
+	http_respond_error(r, rc, NULL);
+	return -1;
+}
+
+int need_visible_job(struct request *r, struct job *job)
+{
+	enum aerr rc = store_get_job(r->svc->store, r->arena, r->job_id, job);
+
+	if (rc == AE_OK && !principal_may_access(&r->principal, job->domain))
+		rc = AE_NOT_FOUND;
+	if (rc == AE_OK)
+		return 0;
+	http_respond_error(r, rc, NULL);
+	return -1;
+}
+
+void respond_job(struct request *r, int status, const struct job *job, const char *extra_headers)
+{
+	http_respond_json(r, status, job_to_json(job), extra_headers);
+}
+
+void respond_job_error(struct request *r, enum aerr e, const struct job *job)
+{
+	const char *detail = NULL;
+
+	if (job && job->error_message && (e == AE_AIRFLOW || e == AE_AIRFLOW_UNAVAILABLE ||
+			e == AE_AIRFLOW_TIMEOUT))
+		detail = job->error_message;
+	http_respond_error(r, e, detail);
+}
