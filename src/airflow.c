@@ -1,2 +1,735 @@
-/* airflow.c - placeholder until implemented. */
+/* airflow.c - Airflow REST client over libcurl: API v2 (Airflow 3) with a cached
+ * JWT from /auth/token that is fetched again once on a 401, API v1 (Airflow 2) with
+ * basic auth. Maps answers to enum af_rc plus a short, secret-free message; the
+ * libcurl detail goes to the log only. Knows Airflow, not PostgreSQL. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L   /* strdup */
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
 #include "airflow.h"
+#include "buf.h"
+#include "log.h"
+
+#define AF_MAX_BODY (1024 * 1024)  /* largest answer we read from Airflow */
+#define AF_MAX_TOKEN 16384         /* longest access token we accept */
+#define AF_DETAIL_MAX 200          /* longest piece of Airflow's error text we pass on */
+
+struct airflow {
+	const struct config *cfg;   /* borrowed */
+	CURL *curl;                 /* owned, reused for every call */
+	char *base;                 /* owned: airflow_url without trailing '/' */
+	const char *prefix;         /* "/api/v2" or "/api/v1" */
+	char *token;                /* owned, NULL until fetched; wiped before free */
+	struct buf resp;            /* answer body of the last request */
+	int toobig;                 /* the last answer passed AF_MAX_BODY */
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+/* One request as the call sites describe it. */
+struct af_req {
+	const char *method;   /* GET, POST, PATCH */
+	const char *path;     /* after the API prefix, already escaped; or absolute when raw */
+	int raw;              /* path is not under the API prefix (/auth/token) */
+	const char *body;     /* JSON or NULL */
+	size_t body_len;
+	const char *what;     /* for messages: "the trigger", ... */
+};
+
+static void wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+
+	while (n--)
+		*v++ = 0;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+static void buf_wipe_free(struct buf *b)
+{
+	if (b->data)
+		wipe(b->data, b->len);
+	buf_free(b);
+}
+
+static void slist_wipe_free(struct curl_slist *l)
+{
+	struct curl_slist *p;
+
+	for (p = l; p; p = p->next)
+		wipe(p->data, strlen(p->data));
+	curl_slist_free_all(l);
+}
+
+const char *af_rc_str(enum af_rc rc)
+{
+	switch (rc) {
+	case AF_OK: return "ok";
+	case AF_NOT_FOUND: return "not found";
+	case AF_CONFLICT: return "conflict";
+	case AF_UNAUTHORIZED: return "unauthorized";
+	case AF_BAD_REQUEST: return "bad request";
+	case AF_UNAVAILABLE: return "unavailable";
+	case AF_TIMEOUT: return "timeout";
+	case AF_PROTOCOL: return "protocol error";
+	case AF_NOMEM: return "out of memory";
+	}
+	return "unknown";
+}
+
+struct airflow *airflow_new(const struct config *cfg)
+{
+	struct airflow *af;
+	size_t n;
+
+	af = calloc(1, sizeof(*af));
+	if (!af)
+		return NULL;
+	af->cfg = cfg;
+	af->prefix = cfg->airflow_api == 1 ? "/api/v1" : "/api/v2";
+	buf_init(&af->resp, AF_MAX_BODY);
+	af->base = strdup(cfg->airflow_url ? cfg->airflow_url : "");
+	af->curl = curl_easy_init();
+	if (!af->base || !af->curl) {
+		airflow_free(af);
+		return NULL;
+	}
+	n = strlen(af->base);
+	while (n > 0 && af->base[n - 1] == '/')
+		af->base[--n] = '\0';
+	return af;
+}
+
+void airflow_free(struct airflow *af)
+{
+	if (!af)
+		return;
+	free_secret(af->token);
+	buf_wipe_free(&af->resp);
+	if (af->curl)
+		curl_easy_cleanup(af->curl);
+	free(af->base);
+	free(af);
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct airflow *af = ud;
+
+	(void)size;    /* always 1 */
+	if (buf_append(&af->resp, p, n) != 0) {
+		af->toobig = 1;
+		return 0;   /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* Appends s as a JSON string literal. */
+static int json_str(struct buf *b, const char *s)
+{
+	int rc;
+
+	rc = buf_putc(b, '"');
+	for (; !rc && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			rc = buf_putc(b, '\\');
+			if (!rc)
+				rc = buf_putc(b, (char)c);
+		} else if (c < 0x20) {
+			rc = buf_printf(b, "\\u%04x", c);
+		} else {
+			rc = buf_putc(b, (char)c);
+		}
+	}
+	if (!rc)
+		rc = buf_putc(b, '"');
+	return rc;
+}
+
+static int base64(struct buf *b, const unsigned char *s, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		char q[4];
+
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		rc = buf_append(b, q, 4);
+	}
+	return rc;
+}
+
+/* The Authorization header for this request, or none (0 with *hdr empty). */
+static int auth_header(struct airflow *af, int for_token, struct buf *hdr)
+{
+	const char *user = af->cfg->airflow_user ? af->cfg->airflow_user : "";
+	const char *pw = af->cfg->airflow_password ? af->cfg->airflow_password : "";
+	struct buf up;
+	int rc;
+
+	if (for_token || !*user)
+		return 0;
+	if (af->cfg->airflow_api != 1)
+		return af->token ? buf_printf(hdr, "Authorization: Bearer %s", af->token) : 0;
+	buf_init(&up, 4096);
+	rc = buf_printf(&up, "%s:%s", user, pw);
+	if (rc)
+		goto out;
+	rc = buf_puts(hdr, "Authorization: Basic ");
+	if (rc)
+		goto out;
+	rc = base64(hdr, (const unsigned char *)up.data, up.len);
+out:
+	buf_wipe_free(&up);
+	return rc;
+}
+
+/* Appends a copy of line to *l; 0 or -1 (out of memory). */
+static int add_header(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*l, line);
+
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+/* Sends one request. Returns AF_OK with *status set when Airflow answered at
+ * all (any status), else the transport failure with a message in err. */
+static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *status,
+		char *err, size_t errlen)
+{
+	struct curl_slist *hdrs = NULL;
+	struct buf url, auth;
+	CURL *c = af->curl;
+	CURLcode cc;
+	enum af_rc rc = AF_NOMEM;
+	long sent = 0;
+	int oserr = 0;
+
+	*status = 0;
+	buf_init(&url, 8192);
+	buf_init(&auth, AF_MAX_TOKEN + 64);
+	buf_reset(&af->resp);
+	af->toobig = 0;
+	af->curl_err[0] = '\0';
+	if (!af->base[0]) {
+		snprintf(err, errlen, "AUTOML_AIRFLOW_URL is not set");
+		rc = AF_PROTOCOL;
+		goto out;
+	}
+	if (buf_printf(&url, "%s%s%s", af->base, rq->raw ? "" : af->prefix, rq->path))
+		goto out;
+	if (auth_header(af, rq->raw, &auth))
+		goto out;
+	if (add_header(&hdrs, "Accept: application/json") || add_header(&hdrs, "Expect:"))
+		goto out;
+	if (rq->body && add_header(&hdrs, "Content-Type: application/json"))
+		goto out;
+	if (auth.len && add_header(&hdrs, auth.data))
+		goto out;
+
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url.data);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "automl-api");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, af->curl_err);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, af);
+	if (af->cfg->airflow_connect_timeout_ms > 0)
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, af->cfg->airflow_connect_timeout_ms);
+	if (af->cfg->airflow_timeout_ms > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, af->cfg->airflow_timeout_ms);
+	if (rq->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	}
+	if (strcmp(rq->method, "POST") != 0 && strcmp(rq->method, "GET") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	log_debug("airflow: %s %s%s -> curl %d, HTTP %ld", rq->method,
+			rq->raw ? "" : af->prefix, rq->path, (int)cc, *status);
+	if (cc == CURLE_OK) {
+		rc = AF_OK;
+		goto out;
+	}
+	log_warn("airflow: %s %s%s failed: %s (%s)", rq->method, rq->raw ? "" : af->prefix,
+			rq->path, curl_easy_strerror(cc), af->curl_err);
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		rc = AF_TIMEOUT;
+		if (sent == 0)   /* nothing went out: the connect timed out */
+			snprintf(err, errlen, "Airflow did not accept the connection within %ld ms",
+					af->cfg->airflow_connect_timeout_ms);
+		else
+			snprintf(err, errlen, "Airflow did not answer %s within %ld ms", rq->what,
+					af->cfg->airflow_timeout_ms);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		rc = AF_UNAVAILABLE;
+		if (oserr == ECONNREFUSED)
+			snprintf(err, errlen, "Airflow refused the connection");
+		else
+			snprintf(err, errlen, "could not connect to Airflow");
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		rc = AF_UNAVAILABLE;
+		snprintf(err, errlen, "could not resolve the Airflow host name");
+		break;
+	case CURLE_GOT_NOTHING:
+		rc = AF_UNAVAILABLE;
+		snprintf(err, errlen, "Airflow closed the connection without answering %s", rq->what);
+		break;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+		rc = AF_UNAVAILABLE;
+		snprintf(err, errlen, "the connection to Airflow broke during %s", rq->what);
+		break;
+	case CURLE_WRITE_ERROR:
+		rc = af->toobig ? AF_PROTOCOL : AF_NOMEM;
+		snprintf(err, errlen, af->toobig ? "Airflow's answer to %s is larger than 1 MiB"
+				: "out of memory reading Airflow's answer to %s", rq->what);
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		rc = AF_NOMEM;
+		snprintf(err, errlen, "out of memory talking to Airflow");
+		break;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		rc = AF_PROTOCOL;
+		snprintf(err, errlen, "AUTOML_AIRFLOW_URL is not a usable http(s) URL");
+		break;
+	default:
+		rc = AF_UNAVAILABLE;
+		snprintf(err, errlen, "talking to Airflow failed during %s (curl error %d)",
+				rq->what, (int)cc);
+		break;
+	}
+out:
+	if (rc == AF_NOMEM && err[0] == '\0')
+		snprintf(err, errlen, "out of memory talking to Airflow");
+	slist_wipe_free(hdrs);
+	buf_wipe_free(&auth);
+	buf_free(&url);
+	return rc;
+}
+
+/* The answer body as JSON (caller puts), NULL if it is not JSON. */
+static json_object *resp_json(struct airflow *af)
+{
+	json_tokener *tok;
+	json_object *o;
+
+	if (!af->resp.data || af->resp.len == 0)
+		return NULL;
+	tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, af->resp.data, (int)af->resp.len);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* Copies Airflow's error text ("detail", FastAPI's [{"msg"}], or "title") into
+ * out as printable ASCII, at most AF_DETAIL_MAX chars; "" when there is none or
+ * when it would repeat a secret. */
+static void resp_detail(struct airflow *af, char *out, size_t outlen)
+{
+	json_object *o, *d = NULL, *e;
+	const char *s = NULL, *pw = af->cfg->airflow_password;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	o = resp_json(af);
+	if (!o)
+		return;
+	if (json_object_object_get_ex(o, "detail", &d) && json_object_is_type(d, json_type_array)
+			&& json_object_array_length(d) > 0) {
+		e = json_object_array_get_idx(d, 0);
+		if (json_object_object_get_ex(e, "msg", &e))
+			s = json_object_get_string(e);
+	} else if (d && json_object_is_type(d, json_type_string)) {
+		s = json_object_get_string(d);
+	} else if (json_object_object_get_ex(o, "title", &d) && json_object_is_type(d, json_type_string)) {
+		s = json_object_get_string(d);
+	}
+	if (s && pw && strlen(pw) >= 4 && strstr(s, pw))
+		s = NULL;
+	if (s && af->token && strstr(s, af->token))
+		s = NULL;
+	for (i = 0; s && s[i] && n + 4 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (n == AF_DETAIL_MAX) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
+		out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[n] = '\0';
+	json_object_put(o);
+}
+
+/* POST /auth/token; stores the new token in af->token. */
+static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
+{
+	const char *user = af->cfg->airflow_user ? af->cfg->airflow_user : "";
+	const char *pw = af->cfg->airflow_password ? af->cfg->airflow_password : "";
+	struct af_req rq = { "POST", "/auth/token", 1, NULL, 0, "the token request" };
+	struct buf body;
+	json_object *o = NULL, *t;
+	const char *s;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+	size_t i, n;
+
+	free_secret(af->token);
+	af->token = NULL;
+	buf_init(&body, 65536);
+	if (buf_puts(&body, "{\"username\":") || json_str(&body, user)
+			|| buf_puts(&body, ",\"password\":") || json_str(&body, pw) || buf_putc(&body, '}'))
+		goto out;
+	rq.body = body.data;
+	rq.body_len = body.len;
+	rc = perform(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status == 401 || status == 403) {
+		rc = AF_UNAUTHORIZED;
+		snprintf(err, errlen, "Airflow rejected the user name or password (%ld)", status);
+		goto out;
+	}
+	if (status >= 500) {
+		rc = AF_UNAVAILABLE;
+		snprintf(err, errlen, "Airflow answered %ld to the token request", status);
+		goto out;
+	}
+	rc = AF_PROTOCOL;
+	if (status != 200 && status != 201) {
+		snprintf(err, errlen, "Airflow answered %ld to the token request"
+				" (is AUTOML_AIRFLOW_API right?)", status);
+		goto out;
+	}
+	o = resp_json(af);
+	if (!o || !json_object_object_get_ex(o, "access_token", &t)
+			|| !json_object_is_type(t, json_type_string)) {
+		snprintf(err, errlen, "Airflow's token answer has no access_token");
+		goto out;
+	}
+	s = json_object_get_string(t);
+	n = strlen(s);
+	for (i = 0; i < n && s[i] > 0x20 && s[i] < 0x7f; i++)
+		;
+	if (n == 0 || n > AF_MAX_TOKEN || i != n) {
+		snprintf(err, errlen, "Airflow's access_token is empty, too long or not printable");
+		goto out;
+	}
+	af->token = strdup(s);
+	rc = af->token ? AF_OK : AF_NOMEM;
+	if (rc)
+		snprintf(err, errlen, "out of memory storing the Airflow token");
+	wipe((char *)s, n);   /* json-c's copy: ours to clear before it is freed */
+out:
+	json_object_put(o);
+	buf_wipe_free(&body);
+	if (af->resp.data)
+		wipe(af->resp.data, af->resp.len);
+	return rc;
+}
+
+/* One API call with authentication: fetches a token first when v2 has none,
+ * and on a v2 401 fetches a new one and tries once more. */
+static enum af_rc call(struct airflow *af, const struct af_req *rq, long *status,
+		char *err, size_t errlen)
+{
+	int v2 = af->cfg->airflow_api != 1;
+	int have_user = af->cfg->airflow_user && af->cfg->airflow_user[0];
+	enum af_rc rc;
+
+	if (v2 && have_user && !af->token) {
+		rc = fetch_token(af, err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = perform(af, rq, status, err, errlen);
+	if (rc || !v2 || !have_user || *status != 401)
+		return rc;
+	log_info("airflow: %s answered 401, fetching a new token", rq->what);
+	rc = fetch_token(af, err, errlen);
+	if (rc)
+		return rc;
+	return perform(af, rq, status, err, errlen);
+}
+
+/* Maps a non-2xx status to a code and message. dag_id/run_id are for the text;
+ * run_lookup says a 404 is about the run rather than the DAG. */
+static enum af_rc status_rc(struct airflow *af, const struct af_req *rq, long status,
+		const char *dag_id, const char *run_id, int run_lookup, char *err, size_t errlen)
+{
+	char detail[AF_DETAIL_MAX + 8];
+	const char *sep;
+	enum af_rc rc;
+
+	resp_detail(af, detail, sizeof(detail));
+	sep = detail[0] ? ": " : "";
+	log_warn("airflow: %s answered %ld%s%s", rq->what, status, sep, detail);
+	if (status == 404 && run_lookup) {
+		snprintf(err, errlen, "Airflow has no run %s of DAG %s (404)", run_id, dag_id);
+		return AF_NOT_FOUND;
+	}
+	if (status == 404) {
+		snprintf(err, errlen, "DAG %s is not parsed by Airflow yet (404)", dag_id);
+		return AF_NOT_FOUND;
+	}
+	if (status == 409) {
+		snprintf(err, errlen, "run %s of DAG %s exists already (409)", run_id ? run_id : "", dag_id);
+		return AF_CONFLICT;
+	}
+	if (status == 401 || status == 403) {
+		snprintf(err, errlen, "Airflow refused %s (%ld)%s%s", rq->what, status, sep, detail);
+		return AF_UNAUTHORIZED;
+	}
+	if (status == 400 || status == 422)
+		rc = AF_BAD_REQUEST;
+	else if (status >= 500)
+		rc = AF_UNAVAILABLE;
+	else
+		rc = AF_PROTOCOL;
+	snprintf(err, errlen, "Airflow answered %ld to %s%s%s", status, rq->what, sep, detail);
+	return rc;
+}
+
+/* Adds v (stolen; NULL means it could not be made) to o: 0 or -1. */
+static int add_member(json_object *o, const char *key, json_object *v)
+{
+	if (!v)
+		return -1;
+	if (json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Escapes one path segment; caller curl_free()s. */
+static char *seg(struct airflow *af, const char *s)
+{
+	return curl_easy_escape(af->curl, s ? s : "", 0);
+}
+
+enum af_rc airflow_unpause(struct airflow *af, const char *dag_id, char *err, size_t errlen)
+{
+	static const char body[] = "{\"is_paused\":false}";
+	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "the unpause" };
+	struct buf path;
+	json_object *o = NULL;
+	char *d;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	err[0] = '\0';
+	buf_init(&path, 4096);
+	d = seg(af, dag_id);
+	if (!d || buf_printf(&path, "/dags/%s%s", d,
+			af->cfg->airflow_api == 1 ? "" : "?update_mask=is_paused"))
+		goto out;
+	rq.path = path.data;
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status != 200) {
+		rc = status_rc(af, &rq, status, dag_id, NULL, 0, err, errlen);
+		goto out;
+	}
+	o = resp_json(af);
+	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
+	if (rc)
+		snprintf(err, errlen, "Airflow's answer to the unpause is not a JSON object");
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	json_object_put(o);
+	curl_free(d);
+	buf_free(&path);
+	return rc;
+}
+
+enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *run_id,
+		json_object *conf, char *err, size_t errlen)
+{
+	struct af_req rq = { "POST", NULL, 0, NULL, 0, "the trigger" };
+	struct buf path;
+	json_object *req = NULL, *o = NULL;
+	const char *s;
+	char *d;
+	size_t n;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	err[0] = '\0';
+	buf_init(&path, 4096);
+	d = seg(af, dag_id);
+	if (!d || buf_printf(&path, "/dags/%s/dagRuns", d))
+		goto out;
+	req = json_object_new_object();
+	if (!req || add_member(req, "dag_run_id", json_object_new_string(run_id ? run_id : "")))
+		goto out;
+	/* a null value is fine for json-c and is what Airflow 3 wants */
+	if (af->cfg->airflow_api != 1 && json_object_object_add(req, "logical_date", NULL))
+		goto out;
+	if (add_member(req, "conf", conf ? json_object_get(conf) : json_object_new_object()))
+		goto out;
+	s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &n);
+	if (!s)
+		goto out;
+	rq.path = path.data;
+	rq.body = s;
+	rq.body_len = n;
+	log_info("airflow: triggering DAG %s run %s", dag_id, run_id ? run_id : "");
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status != 200 && status != 201) {
+		rc = status_rc(af, &rq, status, dag_id, run_id, 0, err, errlen);
+		goto out;
+	}
+	o = resp_json(af);
+	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
+	if (rc)
+		snprintf(err, errlen, "Airflow's answer to the trigger is not a JSON object");
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	json_object_put(o);
+	json_object_put(req);
+	curl_free(d);
+	buf_free(&path);
+	return rc;
+}
+
+enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char *run_id,
+		char *state, size_t statelen, char *err, size_t errlen)
+{
+	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the run state request" };
+	struct buf path;
+	json_object *o = NULL, *st;
+	const char *s;
+	char *d, *r = NULL;
+	size_t i, n;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	err[0] = '\0';
+	if (statelen)
+		state[0] = '\0';
+	buf_init(&path, 4096);
+	d = seg(af, dag_id);
+	r = seg(af, run_id);
+	if (!d || !r || buf_printf(&path, "/dags/%s/dagRuns/%s", d, r))
+		goto out;
+	rq.path = path.data;
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status != 200) {
+		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
+		goto out;
+	}
+	rc = AF_PROTOCOL;
+	o = resp_json(af);
+	if (!json_object_object_get_ex(o, "state", &st) || !json_object_is_type(st, json_type_string)) {
+		snprintf(err, errlen, "Airflow's answer about run %s has no state", run_id);
+		goto out;
+	}
+	s = json_object_get_string(st);
+	n = strlen(s);
+	for (i = 0; i < n && (islower((unsigned char)s[i]) || s[i] == '_'); i++)
+		;
+	if (n == 0 || i != n || n >= statelen) {
+		snprintf(err, errlen, "Airflow's answer about run %s has an odd state", run_id);
+		goto out;
+	}
+	memcpy(state, s, n + 1);
+	rc = AF_OK;
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	json_object_put(o);
+	curl_free(d);
+	curl_free(r);
+	buf_free(&path);
+	return rc;
+}
+
+enum af_rc airflow_dag_exists(struct airflow *af, const char *dag_id, char *err, size_t errlen)
+{
+	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the DAG lookup" };
+	struct buf path;
+	json_object *o = NULL;
+	char *d;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	err[0] = '\0';
+	buf_init(&path, 4096);
+	d = seg(af, dag_id);
+	if (!d || buf_printf(&path, "/dags/%s", d))
+		goto out;
+	rq.path = path.data;
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status != 200) {
+		rc = status_rc(af, &rq, status, dag_id, NULL, 0, err, errlen);
+		goto out;
+	}
+	o = resp_json(af);
+	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
+	if (rc)
+		snprintf(err, errlen, "Airflow's answer about DAG %s is not a JSON object", dag_id);
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	json_object_put(o);
+	curl_free(d);
+	buf_free(&path);
+	return rc;
+}
