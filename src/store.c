@@ -196,14 +196,33 @@ static const char SQL_WRITE_BACK[] =
 
 /* ---- connection and execution ------------------------------------------ */
 
-/* Log a libpq message without its trailing newline. */
-static void log_pq(const char *what, const char *msg)
+/* Log a libpq message on one line: its newlines and tabs (which may follow
+ * data from parameters) become spaces, the trailing newline goes. */
+static void log_pq(enum log_level lvl, const char *what, const char *msg)
 {
-	size_t n = msg ? strlen(msg) : 0;
+	char line[1024];
+	size_t i, n = 0;
 
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+	for (i = 0; msg != NULL && msg[i] != '\0' && n < sizeof line - 1; i++) {
+		char c = msg[i];
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			c = ' ';
+		if (c == ' ' && (n == 0 || line[n - 1] == ' '))
+			continue;
+		line[n++] = c;
+	}
+	while (n > 0 && line[n - 1] == ' ')
 		n--;
-	log_error("store: %s: %.*s", what, (int)n, msg ? msg : "");
+	line[n] = '\0';
+	log_msg(lvl, "store: %s: %s", what, line);
+}
+
+/* Server notices (e.g. "already exists, skipping") go to the debug log. */
+static void notice_to_log(void *arg, const char *message)
+{
+	(void)arg;
+	log_pq(LOG_DEBUG, "notice", message);
 }
 
 static int conn_ok(const struct store *s)
@@ -253,31 +272,34 @@ void store_fail_after(long n)
 	fail_countdown = n < 0 ? 0 : n;
 }
 
-/* Classify a failed result. Called before PQclear. */
+/* Classify a failed result (before PQclear) and log it. */
 static enum aerr map_error(struct store *s, const PGresult *res, const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
+	enum aerr rc = AE_DB;
 
-	log_pq(what, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
 	snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
 	if (!conn_ok(s)) {
 		mark_broken(s);
-		return AE_DB_UNAVAILABLE;
-	}
-	if (state == NULL)
-		return AE_DB;
-	if (strcmp(state, "57014") == 0)
-		return AE_DB_TIMEOUT;
-	if (strcmp(state, "55P03") == 0)
-		return AE_BUSY;
-	if (strcmp(state, "23505") == 0)
-		return AE_CONFLICT;
-	/* connection_exception, operator intervention (shutdown), resources */
-	if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+		rc = AE_DB_UNAVAILABLE;
+	} else if (state == NULL) {
+		rc = AE_DB;
+	} else if (strcmp(state, "57014") == 0) {
+		rc = AE_DB_TIMEOUT;
+	} else if (strcmp(state, "55P03") == 0) {
+		rc = AE_BUSY;
+	} else if (strcmp(state, "23505") == 0) {
+		rc = AE_CONFLICT;
+	} else if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
 			strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
-			strncmp(state, "53", 2) == 0)
-		return AE_DB_UNAVAILABLE;
-	return AE_DB;
+			strncmp(state, "53", 2) == 0) {
+		/* connection exception, shutdown, insufficient resources */
+		rc = AE_DB_UNAVAILABLE;
+	}
+	/* A held claim is an ordinary answer (409), not a fault. */
+	log_pq(rc == AE_BUSY ? LOG_INFO : rc == AE_CONFLICT ? LOG_WARN : LOG_ERROR, what, msg);
+	return rc;
 }
 
 /* Run one statement. On AE_OK *out (may be NULL to discard) holds the result,
@@ -379,9 +401,10 @@ enum aerr store_ensure(struct store *s)
 		PQreset(s->conn);
 	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
-		log_pq("cannot connect", PQerrorMessage(s->conn));
+		log_pq(LOG_ERROR, "cannot connect", PQerrorMessage(s->conn));
 		return AE_DB_UNAVAILABLE;
 	}
+	PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
 	rc = session_setup(s);
 	if (rc) {
 		PQfinish(s->conn);
