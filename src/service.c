@@ -26,6 +26,7 @@ int service_init(struct service *svc, int want_auth, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	svc->mlflow = mlflow_new(&svc->cfg);
 	if (want_auth && auth_keys_load(&svc->keys, &svc->cfg, err, errlen))
 		goto fail;
 	return 0;
@@ -38,6 +39,7 @@ void service_free(struct service *svc)
 {
 	auth_keys_free(svc->keys);
 	airflow_free(svc->airflow);
+	mlflow_free(svc->mlflow);
 	store_free(svc->store);
 	config_free(&svc->cfg);
 	memset(svc, 0, sizeof(*svc));
@@ -180,8 +182,8 @@ failed:
 
 void service_reconcile(struct service *svc, struct arena *a, struct job *job, int force)
 {
-	char state[32], err[512] = "";
-	const char *msg = NULL;
+	char state[32], err[512] = "", mlrun[128];
+	const char *msg = NULL, *mlflow_run_id = NULL;
 	enum job_status to;
 	enum af_rc rc;
 	struct job after;
@@ -203,6 +205,10 @@ void service_reconcile(struct service *svc, struct arena *a, struct job *job, in
 		return;
 	} else if (strcmp(state, "success") == 0) {
 		to = ST_COMPLETE;
+		/* The DAG did not report its MLflow run: find it by the job's tags. */
+		if (!job->mlflow_run_id && mlflow_find_run(svc->mlflow, job->mlflow_experiment_name,
+				job->job_id, job->airflow_dag_run_id, mlrun, sizeof(mlrun)) == 1)
+			mlflow_run_id = arena_strdup(a, mlrun);
 	} else if (strcmp(state, "failed") == 0) {
 		to = ST_FAILED;
 		if (!job->error_message)
@@ -212,7 +218,7 @@ void service_reconcile(struct service *svc, struct arena *a, struct job *job, in
 	} else {
 		to = job->status;   /* queued (or unknown): never move backwards */
 	}
-	if (store_reconcile(svc->store, a, job->job_id, job->airflow_dag_run_id, to, NULL, msg,
+	if (store_reconcile(svc->store, a, job->job_id, job->airflow_dag_run_id, to, mlflow_run_id, msg,
 			&after) == AE_OK) {
 		if (after.status != job->status)
 			log_info("job %s: %s -> %s (Airflow run %s is %s)", job->job_id,

@@ -10,12 +10,14 @@
 #include "config.h"
 #include "errors.h"
 #include "job.h"
+#include "mlflow.h"
 #include "store.h"
 
 struct service {
 	struct config cfg;
 	struct store *store;
 	struct airflow *airflow;
+	struct mlflow *mlflow;       /* NULL without an http(s) tracking URI */
 	struct auth_keys *keys;     /* NULL for automl-ctl */
 };
 
