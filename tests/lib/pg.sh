@@ -76,6 +76,8 @@ cmd_start() {
 	bindir=$(pg_bindir)
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd -P)
+	# DIR/sock/.s.PGSQL.PORT must fit a unix socket path (107 bytes).
+	[ ${#dir} -le 85 ] || die "DIR path too long for a unix socket: $dir"
 	if [ "$(id -u)" -eq 0 ]; then
 		id postgres >/dev/null 2>&1 || die "user postgres does not exist (install postgresql)"
 		open_parents "$dir"
