@@ -1,8 +1,9 @@
 #!/bin/bash
 # pg.sh - a private, throw-away PostgreSQL cluster for the tests.
-#   pg.sh start DIR [PORT]   create (if absent) and start a cluster in DIR; print its conninfo
+#   pg.sh start DIR [PORT]   create (if absent) and start a cluster in DIR; print its
+#                            libpq URI, e.g. postgresql://postgres@%2Fx%2Fsock:5544/automl
 #   pg.sh stop DIR           stop it (the data stays in DIR)
-#   pg.sh url DIR            print the conninfo of a running cluster
+#   pg.sh url DIR            print the URI again
 # Never touches the machine's own PostgreSQL service: the cluster listens on a
 # unix socket inside DIR and on 127.0.0.1:PORT only. Trust authentication:
 # for tests only. Works as root (the server then runs as user postgres).
@@ -48,10 +49,25 @@ free_port() {
 	die "no free port found"
 }
 
+# Percent-encode everything but [A-Za-z0-9._~-] (byte by byte).
+urlencode() {
+	local LC_ALL=C s=$1 out="" c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+			([A-Za-z0-9._~-]) out+=$c ;;
+			(*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+
+# A libpq URI over the unix socket. No spaces or shell metacharacters, so
+# both conn=$(pg.sh start D) and eval conn=$(pg.sh start D) work.
 conninfo() {
 	local dir=$1 port
 	port=$(cat "$dir/port")
-	echo "host=$dir/sock port=$port user=postgres dbname=automl"
+	echo "postgresql://postgres@$(urlencode "$dir/sock"):$port/automl"
 }
 
 is_running() {
@@ -78,6 +94,7 @@ cmd_start() {
 	dir=$(cd "$dir" && pwd -P)
 	# DIR/sock/.s.PGSQL.PORT must fit a unix socket path (107 bytes).
 	[ ${#dir} -le 85 ] || die "DIR path too long for a unix socket: $dir"
+	case $dir in (*[[:space:]]*) die "DIR must not contain white space: $dir" ;; esac
 	if [ "$(id -u)" -eq 0 ]; then
 		id postgres >/dev/null 2>&1 || die "user postgres does not exist (install postgresql)"
 		open_parents "$dir"
