@@ -256,7 +256,11 @@ static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *sta
 
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url.data);
+#if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "automl-api");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);

@@ -167,7 +167,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/_control/"):
                 with LOCK:
-                    return self.reply(200, self.control(st, path[len("/_control/"):]))
+                    try:
+                        result = self.control(st, path[len("/_control/"):])
+                    except (TypeError, ValueError, AttributeError) as e:
+                        raise HttpError(400, "bad control request: %s" % e)
+                return self.reply(200, result)
             if self.fault(st, path):
                 return
             with LOCK:
@@ -177,6 +181,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(*self.airflow(st, path))
         except HttpError as e:
             self.reply(e.status, {"detail": e.detail, "status": e.status, "title": e.detail})
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception as e:  # a bug in the double: say so instead of dropping the line
+            sys.stderr.write("airflow-double: %s %s: %r\n" % (self.command, self.path, e))
+            self.reply(500, {"detail": "double failed: %r" % e, "status": 500, "title": "error"})
 
     def fault(self, st, path):
         """Applies the first matching fault; True if the request is finished."""
@@ -210,6 +219,9 @@ class Handler(BaseHTTPRequestHandler):
         if op == "fault" and self.command == "POST":
             if body.get("mode") not in ("status", "drop", "hang", "expire_tokens"):
                 raise HttpError(400, "mode must be status, drop, hang or expire_tokens")
+            if not isinstance(body.get("path_regex", ""), str) or \
+                    not isinstance(body.get("method", ""), str):
+                raise HttpError(400, "path_regex and method must be strings")
             try:
                 re.compile(body.get("path_regex", ".*"))
                 f = dict(body, count=int(body.get("count", 1)),
@@ -251,8 +263,9 @@ class Handler(BaseHTTPRequestHandler):
             dag_id = body.get("dag_id")
             if not isinstance(dag_id, str) or not dag_id:
                 raise HttpError(400, "dag_id must be a non-empty string")
+            delay = float(body.get("delay", st.opts.parse_delay))
             d = st.dags.setdefault(dag_id, {"first_seen": time.time(), "is_paused": True})
-            d.update(registered=True, delay=float(body.get("delay", st.opts.parse_delay)))
+            d.update(registered=True, delay=delay)
             st.save()
             return {"dag_id": dag_id, "parsed": st.dag(dag_id) is not None}
         if op == "expire_tokens" and self.command == "POST":

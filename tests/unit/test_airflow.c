@@ -26,6 +26,7 @@
 
 static pid_t double_pid;
 static long double_port;
+static char dags_dir[4096];   /* the double's --dags-dir, made under the build dir */
 static char base_url[64];
 static CURL *ctl_curl;
 
@@ -61,6 +62,9 @@ static void start_double(void)
 		bail("top_srcdir is not set (make check sets it)");
 	if ((size_t)snprintf(script, sizeof(script), "%s/tests/airflow_double.py", top) >= sizeof(script))
 		bail("top_srcdir is too long");
+	snprintf(dags_dir, sizeof(dags_dir), "test_airflow_dags.XXXXXX");
+	if (!mkdtemp(dags_dir))
+		bail("mkdtemp: %s", strerror(errno));
 	if (pipe(fds) != 0)
 		bail("pipe: %s", strerror(errno));
 	double_pid = fork();
@@ -70,7 +74,7 @@ static void start_double(void)
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
-		execlp("python3", "python3", script, "--port", "0", (char *)NULL);
+		execlp("python3", "python3", script, "--port", "0", "--dags-dir", dags_dir, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -102,6 +106,7 @@ static void stop_double(void)
 	kill(double_pid, SIGTERM);
 	waitpid(double_pid, &st, 0);
 	double_pid = 0;
+	ok(rmdir(dags_dir) == 0, "the test's DAG folder is empty again");
 }
 
 static size_t ctl_write(char *p, size_t size, size_t n, void *ud)
@@ -388,7 +393,8 @@ static void test_timeout(void)
 	ok(ms < 1300, "gave up quickly (%ld ms)", ms);
 	is_str(err, "Airflow did not answer the trigger within 500 ms", "timeout message");
 	/* the slow Airflow still made the run: triggering again is a conflict, one run */
-	usleep(1500 * 1000);
+	for (int i = 0; i < 100 && run_count("automl__x") < 3; i++)
+		usleep(100 * 1000);   /* until the hanging request has finished in the double */
 	rc = airflow_trigger(af, "automl__x", "job__j1__9", NULL, err, sizeof(err));
 	is_int(rc, AF_CONFLICT, "retry after the timeout -> AF_CONFLICT (the run exists)");
 	ok(strstr(run_field("automl__x", 2, "run_id"), "job__j1__9") != NULL, "the run is job__j1__9");
@@ -454,6 +460,68 @@ static void test_v1(void)
 	airflow_free(af);
 }
 
+/* DAGs become visible only after the (simulated) DAG processor saw them. */
+static void test_parse_delay(void)
+{
+	struct config cfg;
+	struct airflow *af;
+	char err[256], file[4200];
+	enum af_rc rc;
+	FILE *f;
+
+	init_cfg(&cfg, 2, pw_admin);
+	af = airflow_new(&cfg);
+	if (!af)
+		bail("airflow_new failed");
+	ctl_do("POST", "config", "{\"parse_delay\": 1.0}");
+	snprintf(file, sizeof(file), "%s/automl__f.py", dags_dir);
+	f = fopen(file, "w");
+	if (!f || fputs("# a DAG\n", f) == EOF || fclose(f) != 0)
+		bail("cannot write %s", file);
+	rc = airflow_dag_exists(af, "automl__f", err, sizeof(err));
+	is_int(rc, AF_NOT_FOUND, "a new DAG file is 404 until the parse delay passed");
+	usleep(1200 * 1000);
+	rc = airflow_dag_exists(af, "automl__f", err, sizeof(err));
+	is_int(rc, AF_OK, "... and found after it (%s)", err);
+	rc = airflow_trigger(af, "automl__f", "job__f__1", NULL, err, sizeof(err));
+	is_int(rc, AF_OK, "a DAG from the folder can be triggered");
+	ok(unlink(file) == 0, "DAG file removed");
+	ctl_do("POST", "config", "{\"parse_delay\": 0}");
+
+	ctl_do("POST", "register_dag", "{\"dag_id\": \"automl__g\", \"delay\": 1.0}");
+	rc = airflow_unpause(af, "automl__g", err, sizeof(err));
+	is_int(rc, AF_NOT_FOUND, "a registered DAG with a delay is 404 at first");
+	usleep(1200 * 1000);
+	rc = airflow_unpause(af, "automl__g", err, sizeof(err));
+	is_int(rc, AF_OK, "... and can be unpaused after it");
+	airflow_free(af);
+}
+
+/* Tokens that run out on their own are replaced transparently. */
+static void test_token_lifetime(void)
+{
+	struct config cfg;
+	struct airflow *af;
+	char err[256], state[32];
+	enum af_rc rc;
+	long before;
+
+	init_cfg(&cfg, 2, pw_admin);
+	af = airflow_new(&cfg);
+	if (!af)
+		bail("airflow_new failed");
+	ctl_do("POST", "config", "{\"token_lifetime\": 1.0}");
+	before = stat_of("token_requests");
+	rc = airflow_run_state(af, "automl__f", "job__f__1", state, sizeof(state), err, sizeof(err));
+	is_int(rc, AF_OK, "call with a short-lived token");
+	usleep(1200 * 1000);
+	rc = airflow_run_state(af, "automl__f", "job__f__1", state, sizeof(state), err, sizeof(err));
+	is_int(rc, AF_OK, "call after the token ran out -> AF_OK (%s)", err);
+	is_int(stat_of("token_requests"), before + 2, "one token at first, one after it expired");
+	ctl_do("POST", "config", "{\"token_lifetime\": 3600}");
+	airflow_free(af);
+}
+
 /* A port nobody listens on: bind one, read it, close it. */
 static long closed_port(void)
 {
@@ -516,6 +584,8 @@ int main(void)
 	test_timeout();
 	test_bad_password();
 	test_v1();
+	test_parse_delay();
+	test_token_lifetime();
 	test_refused();
 	ctl_do("POST", "reset", NULL);
 	is_int(run_count("automl__x"), 0, "reset forgets the runs");
