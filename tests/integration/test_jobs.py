@@ -1,0 +1,269 @@
+"""test_jobs.py - the life of a job through the real servers: create (201,
+Location, the seed's shape), auto-trigger, manual trigger exactly once (also
+under concurrent triggers), 409s, reconciliation with Airflow on GET and in
+the bulk status read, and retry of a failed job with a new run id."""
+import concurrent.futures
+import json
+import os
+import threading
+import uuid
+
+import pytest
+
+from conftest import (CFG, JOBS, RFC3339_Z, SEED_FIELDS, assert_error, create_ok, get_ok,
+                      hs256, job_body, run_of, status_map)
+
+ENUMS = {
+    "problem_type": {"binary_classification", "multiclass_classification", "regression",
+                     "ranking", "anomaly_detection", "contextual_bandit"},
+    "algorithm": {"lightgbm_classifier", "lightgbm_regressor", "lightgbm_ranker",
+                  "isolation_forest", "vw_classifier", "vw_regressor", "vw_contextual_bandit"},
+    "preset": {"fast", "balanced", "best_quality"},
+    "status": {"ready", "queued", "running", "complete", "failed"},
+}
+
+
+def assert_job_shape(job):
+    for f in SEED_FIELDS:
+        assert f in job, "seed field %s missing from %s" % (f, sorted(job))
+    uuid.UUID(job["job_id"])
+    assert str(uuid.UUID(job["job_id"])) == job["job_id"]
+    for f in ("name", "domain", "owner", "source_table"):
+        assert isinstance(job[f], str) and job[f], f
+    for f, values in ENUMS.items():
+        assert job[f] in values, (f, job[f])
+    for f in ("created_at", "updated_at"):
+        assert isinstance(job[f], str) and RFC3339_Z.match(job[f]), (f, job[f])
+    assert job["updated_at"] >= job["created_at"]
+    for f in ("rendered_dag", "mlflow_run_id", "mlflow_experiment_name", "registered_model_name",
+              "airflow_dag_id", "airflow_dag_url", "error_message", "feature_engineering_job_id"):
+        assert job[f] is None or isinstance(job[f], str), (f, job[f])
+
+
+def test_create_201_location_and_shape(api, domain, token):
+    body = job_body(domain)
+    r = api.create(token, body)
+    assert r.status_code == 201, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    job = r.json()
+    assert_job_shape(job)
+    loc = r.headers.get("Location", "")
+    assert loc.endswith("/api/automl/train/jobs/" + job["job_id"]), loc
+    for f in ("name", "domain", "source_table", "problem_type", "algorithm", "preset"):
+        assert job[f] == body[f], f
+    assert job["owner"] == "alice"
+    assert job["status"] == "ready"
+    assert job["rendered_dag"], "rendered_dag is populated on creation"
+    # not known yet: null
+    assert job["mlflow_run_id"] is None
+    assert job["error_message"] is None
+    assert job["feature_engineering_job_id"] is None
+    # derived names are there at creation
+    for f in ("airflow_dag_id", "airflow_dag_url", "mlflow_experiment_name", "registered_model_name"):
+        assert job[f], f
+    assert job["airflow_dag_url"].startswith(CFG["AUTOML_AIRFLOW_UI_URL"])
+    assert job["airflow_dag_id"] in job["airflow_dag_url"]
+    # GET answers the same job (Location works)
+    got = get_ok(api, token, job["job_id"])
+    assert got == job
+
+
+def test_create_defaults(api, domain, token):
+    body = job_body(domain)
+    del body["preset"], body["label_column"]
+    r = api.create(token, body)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["preset"] == "balanced"
+    if "label_column" in job:
+        assert job["label_column"] == "label"
+
+
+def test_create_with_feature_engineering_job_id(api, domain, token):
+    fe = str(uuid.uuid4())
+    job = create_ok(api, token, domain, feature_engineering_job_id=fe)
+    assert job["feature_engineering_job_id"] == fe
+
+
+@pytest.mark.parametrize("pt,alg", [
+    ("binary_classification", "lightgbm_classifier"), ("multiclass_classification", "vw_classifier"),
+    ("multiclass_classification", "lightgbm_classifier"), ("binary_classification", "vw_classifier"),
+    ("regression", "lightgbm_regressor"), ("regression", "vw_regressor"),
+    ("ranking", "lightgbm_ranker"), ("anomaly_detection", "isolation_forest"),
+    ("contextual_bandit", "vw_contextual_bandit")])
+def test_every_fitting_pair_creates(lighttpd, domain, token, pt, alg):
+    job = create_ok(lighttpd, token, domain, problem_type=pt, algorithm=alg)
+    assert (job["problem_type"], job["algorithm"]) == (pt, alg)
+    assert job["rendered_dag"]
+
+
+def test_auto_trigger_default_queues_exactly_one_run(api, domain, token, double):
+    body = job_body(domain)
+    del body["auto_trigger"]
+    r = api.create(token, body)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["status"] == "queued", job
+    assert job["error_message"] is None
+    run = run_of(double, job)
+    if "airflow_dag_run_id" in job:
+        assert run["run_id"] == job["airflow_dag_run_id"]
+    assert run["attempts"] == 1
+    assert double.dags()[job["airflow_dag_id"]]["is_paused"] is False
+    # a second trigger of a queued job: 409, still one run
+    r = api.trigger(token, job["job_id"])
+    assert_error(r, 409)
+    assert len(double.runs(job["airflow_dag_id"])) == 1
+
+
+def test_auto_trigger_false_stays_ready(api, domain, token, double):
+    job = create_ok(api, token, domain, auto_trigger=False)
+    assert job["status"] == "ready"
+    assert double.runs(job["airflow_dag_id"]) == []
+
+
+def test_trigger_ready_job(api, domain, token, double):
+    job = create_ok(api, token, domain)
+    r = api.trigger(token, job["job_id"])
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["status"] == "queued"
+    assert t["job_id"] == job["job_id"]
+    assert t["updated_at"] >= job["updated_at"]
+    run = run_of(double, t)
+    assert run["conf"].get("automl_job_id", job["job_id"]) == job["job_id"]
+    if "airflow_dag_run_id" in t:
+        assert t["airflow_dag_run_id"] == run["run_id"]
+    # queued -> 409
+    assert_error(api.trigger(token, job["job_id"]), 409)
+    # running -> 409
+    double.set_run_state(t["airflow_dag_id"], run["run_id"], "running")
+    assert get_ok(api, token, job["job_id"])["status"] == "running"
+    assert_error(api.trigger(token, job["job_id"]), 409)
+    # complete -> 409
+    double.set_run_state(t["airflow_dag_id"], run["run_id"], "success")
+    assert get_ok(api, token, job["job_id"])["status"] == "complete"
+    assert_error(api.trigger(token, job["job_id"]), 409)
+    assert len(double.runs(t["airflow_dag_id"])) == 1
+
+
+@pytest.mark.parametrize("threads", [8])
+def test_concurrent_triggers_exactly_one_run(api, domain, token, double, threads):
+    job = create_ok(api, token, domain)
+    barrier = threading.Barrier(threads)
+
+    def go(_):
+        barrier.wait()
+        return api.__class__(api.name, api.base).trigger(token, job["job_id"])
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        answers = list(ex.map(go, range(threads)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(200) == 1, codes
+    assert codes.count(409) == threads - 1, codes
+    for r in answers:
+        if r.status_code == 409:
+            assert "detail" in r.json()
+    runs = double.runs(job["airflow_dag_id"])
+    assert len(runs) == 1, runs
+    assert runs[0]["attempts"] == 1, runs
+    assert get_ok(api, token, job["job_id"])["status"] == "queued"
+
+
+def test_get_reconciles_with_airflow(api, domain, token, double):
+    job = create_ok(api, token, domain, auto_trigger=True)
+    assert job["status"] == "queued"
+    run = run_of(double, job)
+    assert get_ok(api, token, job["job_id"])["status"] == "queued"
+    double.set_run_state(job["airflow_dag_id"], run["run_id"], "running")
+    got = get_ok(api, token, job["job_id"])
+    assert got["status"] == "running"
+    assert got["updated_at"] >= job["updated_at"]
+    double.set_run_state(job["airflow_dag_id"], run["run_id"], "success")
+    got = get_ok(api, token, job["job_id"])
+    assert got["status"] == "complete"
+    assert got["error_message"] is None
+    # terminal: Airflow changing its mind is not followed
+    double.set_run_state(job["airflow_dag_id"], run["run_id"], "failed")
+    assert get_ok(api, token, job["job_id"])["status"] == "complete"
+
+
+def test_failed_run_then_retry_gets_new_run_id(api, domain, token, double):
+    job = create_ok(api, token, domain, auto_trigger=True)
+    run1 = run_of(double, job)
+    double.set_run_state(job["airflow_dag_id"], run1["run_id"], "failed")
+    got = get_ok(api, token, job["job_id"])
+    assert got["status"] == "failed"
+    assert got["error_message"], "a failed job says why"
+    r = api.trigger(token, job["job_id"])
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["status"] == "queued"
+    assert t["error_message"] is None
+    runs = double.runs(job["airflow_dag_id"])
+    assert len(runs) == 2, runs
+    ids = {x["run_id"] for x in runs}
+    assert run1["run_id"] in ids and len(ids) == 2
+    if "airflow_dag_run_id" in t:
+        assert t["airflow_dag_run_id"] != run1["run_id"]
+        assert t["airflow_dag_run_id"] in ids
+    # the new run succeeds
+    new = next(x for x in runs if x["run_id"] != run1["run_id"])
+    double.set_run_state(job["airflow_dag_id"], new["run_id"], "success")
+    assert get_ok(api, token, job["job_id"])["status"] == "complete"
+
+
+def test_queued_in_airflow_keeps_job_queued(api, domain, token, double):
+    job = create_ok(api, token, domain, auto_trigger=True)
+    run = run_of(double, job)
+    # an unknown state never moves the job backwards or forwards
+    double.set_run_state(job["airflow_dag_id"], run["run_id"], "queued")
+    assert get_ok(api, token, job["job_id"])["status"] == "queued"
+
+
+def test_bulk_status(api, domain, token, double):
+    a = create_ok(api, token, domain)
+    b = create_ok(api, token, domain, auto_trigger=True)
+    c = create_ok(api, token, domain, auto_trigger=True)
+    run_c = run_of(double, c)
+    double.set_run_state(c["airflow_dag_id"], run_c["run_id"], "running")
+    unknown = str(uuid.uuid4())
+    foreign = create_ok(api, hs256("bob", ["d_bulk_" + domain]), "d_bulk_" + domain)
+    r = api.request("GET", JOBS + "/status", token=token,
+                    params=[("ids", a["job_id"]), ("ids", b["job_id"]), ("ids", c["job_id"]),
+                            ("ids", unknown), ("ids", foreign["job_id"])])
+    assert r.status_code == 200, r.text
+    m = status_map(r.json())
+    assert m == {a["job_id"]: "ready", b["job_id"]: "queued", c["job_id"]: "running"}, m
+    # the reconciliation was stored, not just shown
+    assert get_ok(api, token, c["job_id"])["status"] == "running"
+    # comma-separated too, and duplicates answered once
+    r = api.request("GET", JOBS + "/status", token=token,
+                    params={"ids": "%s,%s,%s" % (a["job_id"], a["job_id"], b["job_id"])})
+    assert r.status_code == 200, r.text
+    assert status_map(r.json()) == {a["job_id"]: "ready", b["job_id"]: "queued"}
+
+
+def test_job_ids_case_insensitive_or_404(api, domain, token):
+    job = create_ok(api, token, domain)
+    r = api.get(token, job["job_id"].upper())
+    # an upper-case uuid is a valid uuid: either found or not, never 422/500
+    assert r.status_code in (200, 404), r.text
+    if r.status_code == 200:
+        assert r.json()["job_id"] == job["job_id"]
+
+
+def test_trailing_slash_and_mount_prefix(api, domain, token):
+    job = create_ok(api, token, domain)
+    r = api.request("GET", JOBS + "/" + job["job_id"] + "/", token=token)
+    assert r.status_code == 200, r.text
+    assert r.json()["job_id"] == job["job_id"]
+
+
+def test_unicode_name_roundtrip(api, domain, token):
+    name = "Modèle de churn – 北京 🚀"
+    job = create_ok(api, token, domain, name=name)
+    assert job["name"] == name
+    assert get_ok(api, token, job["job_id"])["name"] == name
+    r = api.request("GET", JOBS, token=token, params={"domain": domain})
+    assert r.json()["items"][0]["name"] == name
