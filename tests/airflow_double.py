@@ -8,8 +8,11 @@ Python 3 standard library only.
 
 Usage:
   python3 airflow_double.py --port N [--host 127.0.0.1] [--user admin] [--password admin]
-        [--token-lifetime S] [--dags-dir DIR] [--parse-delay S] [--state-file F] [--verbose]
+        [--token-lifetime S] [--dags-dir DIR] [--parse-delay S] [--state-file F]
+        [--exit-with-parent] [--verbose]
   --port 0 picks a free port. The first line on stdout is always "PORT <n>" (flushed).
+  --exit-with-parent  exit as soon as the process that started the double is gone.
+  --verbose         log every request to stderr.  SIGTERM or SIGINT stop the double.
   --token-lifetime  seconds a token from /auth/token stays valid (default 3600), then
                     401 {"detail": "Token expired"}.
   --dags-dir        a DAG is "parsed" once {dag_id}.py exists in DIR (or after register_dag).
@@ -65,6 +68,7 @@ V2_KEYS = {"dag_run_id", "logical_date", "conf", "data_interval_start", "data_in
 V1_KEYS = {"dag_run_id", "logical_date", "execution_date", "conf", "data_interval_start",
            "data_interval_end", "note"}
 LOCK = threading.Lock()
+PARENT = os.getppid()   # recorded as early as possible, for --exit-with-parent
 
 
 class HttpError(Exception):
@@ -384,11 +388,18 @@ def main():
     p.add_argument("--dags-dir")
     p.add_argument("--parse-delay", type=float, default=0.0)
     p.add_argument("--state-file")
+    p.add_argument("--exit-with-parent", action="store_true")
     p.add_argument("--verbose", action="store_true")
     opts = p.parse_args()
     srv = Server((opts.host, opts.port), Handler)
     srv.opts, srv.state = opts, State(opts)
     print("PORT %d" % srv.server_address[1], flush=True)
+    if opts.exit_with_parent:
+        def watch():
+            while os.getppid() == PARENT:
+                time.sleep(0.5)
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

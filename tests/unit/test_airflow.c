@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <curl/curl.h>
@@ -55,6 +56,7 @@ static void start_double(void)
 	char script[4096], line[64];
 	struct pollfd pfd;
 	size_t n = 0;
+	pid_t parent;
 	char *end;
 	int fds[2];
 
@@ -67,14 +69,19 @@ static void start_double(void)
 		bail("mkdtemp: %s", strerror(errno));
 	if (pipe(fds) != 0)
 		bail("pipe: %s", strerror(errno));
+	parent = getpid();
 	double_pid = fork();
 	if (double_pid < 0)
 		bail("fork: %s", strerror(errno));
 	if (double_pid == 0) {
+		/* the double dies with the test, even if the test crashes */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+			_exit(126);
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
-		execlp("python3", "python3", script, "--port", "0", "--dags-dir", dags_dir, (char *)NULL);
+		execlp("python3", "python3", script, "--port", "0", "--dags-dir", dags_dir,
+				"--exit-with-parent", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
