@@ -316,6 +316,7 @@ static void test_literals(void)
 
 #define JOB_ID "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 #define FE_ID "0b7f3f5e-1111-4c2d-9999-aabbccddeeff"
+#define PSK "psk-sentinel-never-rendered"
 
 static void base_config(struct config *cfg, char *templates_dir)
 {
@@ -326,6 +327,11 @@ static void base_config(struct config *cfg, char *templates_dir)
 	cfg->public_url = (char *)"http://automl.example:8081/base";
 	cfg->train_python = (char *)"/opt/automl/train-venv/bin/python";
 	cfg->warehouse_conn_id = (char *)"automl_warehouse";
+	/* Secrets must never reach a rendered DAG (it is shown to users). */
+	cfg->status_psk = (char *)PSK;
+	cfg->airflow_password = (char *)PSK;
+	cfg->jwt_secret = (char *)PSK;
+	cfg->jwt_secret_len = strlen(PSK);
 }
 
 static void base_job(struct job *job)
@@ -382,6 +388,7 @@ static void render_and_run(const struct config *cfg, const struct job *job, cons
 	is_int(rc, AE_OK, "%s: rendered", what);
 	ok(out.data && all_ascii(out.data, out.len), "%s: rendered text is pure ASCII", what);
 	ok(out.data && strstr(out.data, "@@") == NULL, "%s: no placeholder left", what);
+	ok(out.data && strstr(out.data, PSK) == NULL, "%s: no secret rendered", what);
 	ok(out.data && strncmp(out.data,
 			"# Test template for test_dag: every placeholder of dag.h, printed back as JSON.\n"
 			"# Verbatim text: 'single' \"double\" \\backslash @ @x@ {braces} %s\n"
@@ -642,7 +649,14 @@ static void test_real_templates(void)
 			job.algorithm = fits[i].alg;
 			job.problem_type = fits[i].pt;
 			job.preset = (enum preset)p;
-			job.name = "it's a \"\"\" test\\";
+			/* Quotes of every kind in each free-text field: a template that
+			 * put a placeholder inside a string or docstring fails to compile. */
+			job.name = "it's a \"\"\" ''' test\\";
+			job.domain = "d'''\"\"\"";
+			job.owner = "o\"\"\"'''";
+			job.source_table = "db.t'''\"\"\"";
+			job.label_column = "l\"\"\"'''\n";
+			job.mlflow_experiment_name = "automl/d'''\"\"\"/it's a \"\"\" ''' test\\";
 			job.feature_engineering_job_id = (p % 2) ? FE_ID : NULL;
 			buf_init(&out, OUT_MAX);
 			buf_init(&lit, 1024);
@@ -650,6 +664,7 @@ static void test_real_templates(void)
 			if (write_file(script, out.data ? out.data : "", out.len))
 				bail("write");
 			is_int(py_compile(script), 0, "real template %s/%s/%s: python3 -m py_compile accepts it", a, pt, pr);
+			ok(out.data == NULL || strstr(out.data, PSK) == NULL, "real template %s/%s/%s: no secret rendered", a, pt, pr);
 			if (out.len > 0) {
 				/* A filled-in template must name the DAG by its id. */
 				seen++;
