@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <cjose/base64.h>
+#include <cjose/util.h>
 #include "airflow.h"
 #include "buf.h"
 #include "log.h"
@@ -136,59 +138,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 	return n;
 }
 
-/* Appends s as a JSON string literal. */
-static int json_str(struct buf *b, const char *s)
-{
-	int rc;
-
-	rc = buf_putc(b, '"');
-	for (; !rc && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			rc = buf_putc(b, '\\');
-			if (!rc)
-				rc = buf_putc(b, (char)c);
-		} else if (c < 0x20) {
-			rc = buf_printf(b, "\\u%04x", c);
-		} else {
-			rc = buf_putc(b, (char)c);
-		}
-	}
-	if (!rc)
-		rc = buf_putc(b, '"');
-	return rc;
-}
-
-static int base64(struct buf *b, const unsigned char *s, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; !rc && i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		char q[4];
-
-		if (i + 1 < n)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		q[0] = tab[(v >> 18) & 63];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? tab[v & 63] : '=';
-		rc = buf_append(b, q, 4);
-	}
-	return rc;
-}
-
 /* The Authorization header for this request, or none (0 with *hdr empty). */
 static int auth_header(struct airflow *af, int for_token, struct buf *hdr)
 {
 	const char *user = af->cfg->airflow_user ? af->cfg->airflow_user : "";
 	const char *pw = af->cfg->airflow_password ? af->cfg->airflow_password : "";
 	struct buf up;
+	char *b64 = NULL;
+	size_t b64len = 0;
 	int rc;
 
 	if (for_token || !*user)
@@ -202,8 +159,17 @@ static int auth_header(struct airflow *af, int for_token, struct buf *hdr)
 	rc = buf_puts(hdr, "Authorization: Basic ");
 	if (rc)
 		goto out;
-	rc = base64(hdr, (const unsigned char *)up.data, up.len);
+	/* base64 from cjose (already linked for JOSE), not a copy of our own */
+	if (!cjose_base64_encode((const uint8_t *)up.data, up.len, &b64, &b64len, NULL)) {
+		rc = -1;
+		goto out;
+	}
+	rc = buf_append(hdr, b64, b64len);
 out:
+	if (b64) {
+		wipe(b64, b64len);
+		cjose_get_dealloc()(b64);
+	}
 	buf_wipe_free(&up);
 	return rc;
 }
@@ -418,8 +384,7 @@ static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
 	const char *user = af->cfg->airflow_user ? af->cfg->airflow_user : "";
 	const char *pw = af->cfg->airflow_password ? af->cfg->airflow_password : "";
 	struct af_req rq = { "POST", "/auth/token", 1, NULL, 0, "the token request" };
-	struct buf body;
-	json_object *o = NULL, *t;
+	json_object *o = NULL, *t, *req = NULL;
 	const char *s;
 	enum af_rc rc = AF_NOMEM;
 	long status;
@@ -427,12 +392,13 @@ static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
 
 	free_secret(af->token);
 	af->token = NULL;
-	buf_init(&body, 65536);
-	if (buf_puts(&body, "{\"username\":") || json_str(&body, user)
-			|| buf_puts(&body, ",\"password\":") || json_str(&body, pw) || buf_putc(&body, '}'))
+	req = json_object_new_object();
+	if (!req || json_object_object_add(req, "username", json_object_new_string(user)) ||
+	    json_object_object_add(req, "password", json_object_new_string(pw)))
 		goto out;
-	rq.body = body.data;
-	rq.body_len = body.len;
+	rq.body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &rq.body_len);
+	if (!rq.body)
+		goto out;
 	rc = perform(af, &rq, &status, err, errlen);
 	if (rc)
 		goto out;
@@ -473,7 +439,15 @@ static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
 	wipe((char *)s, n);   /* json-c's copy: ours to clear before it is freed */
 out:
 	json_object_put(o);
-	buf_wipe_free(&body);
+	if (req) {
+		/* clear json-c's copies of the password before they are freed */
+		json_object_object_get_ex(req, "password", &t);
+		if (t)
+			wipe((char *)json_object_get_string(t), strlen(json_object_get_string(t)));
+		if (rq.body)
+			wipe((char *)rq.body, rq.body_len);
+		json_object_put(req);
+	}
 	if (af->resp.data)
 		wipe(af->resp.data, af->resp.len);
 	return rc;
