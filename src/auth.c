@@ -618,15 +618,16 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 		if (!kid)
 			goto out;
 	}
-	siglen = len - (size_t)(dot2 + 1 - tok);
-	if (siglen == 0 || dot2 == dot1 + 1 ||
-			(algs[alg].sig_b64_len && siglen != algs[alg].sig_b64_len))
-		goto out;
-	jwk = pick_key(k, alg, kid);
+	jwk = k ? pick_key(k, alg, kid) : NULL;
 	if (!jwk) {
 		*why = "unknown key";
 		goto out;
 	}
+	/* exact signature sizes: cjose 0.6.2 over-reads on short HMAC signatures */
+	siglen = len - (size_t)(dot2 + 1 - tok);
+	if (siglen == 0 || dot2 == dot1 + 1 ||
+			(algs[alg].sig_b64_len && siglen != algs[alg].sig_b64_len))
+		goto out;
 
 	jws = cjose_jws_import(tok, len, &cerr);
 	if (!jws)

@@ -19,7 +19,7 @@
 #define NOW ((time_t)1700000000)
 #define SECRET "0123456789abcdef0123456789abcdef"   /* 32 bytes */
 
-static cjose_jwk_t *hs_key, *rsa_key, *ec_key, *ec_enc_key, *ec2_key;
+static cjose_jwk_t *hs_key, *rsa_key, *ec_key, *ec_enc_key, *ec2_key, *ec384_key;
 static char *rsa_pub_json;      /* public JWK JSON of rsa_key, as written to the JWKS */
 static char tmpdir[256];
 static char jwks_path[300], jwks2_path[300], jwks_bad_path[300], jwks_enc_path[300];
@@ -41,8 +41,9 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-/* Signs claims with jwk; caller frees. kid may be NULL. */
-static char *sign(const cjose_jwk_t *jwk, const char *alg, const char *kid, const char *claims)
+/* Signs claims with jwk, adding header member raw_name = raw_json when given; caller frees. */
+static char *sign_raw(const cjose_jwk_t *jwk, const char *alg, const char *kid, const char *claims,
+		const char *raw_name, const char *raw_json)
 {
 	cjose_err err;
 	cjose_header_t *h = cjose_header_new(&err);
@@ -56,6 +57,8 @@ static char *sign(const cjose_jwk_t *jwk, const char *alg, const char *kid, cons
 		die("typ");
 	if (kid && !cjose_header_set(h, CJOSE_HDR_KID, kid, &err))
 		die("kid");
+	if (raw_name && !cjose_header_set_raw(h, raw_name, raw_json, &err))
+		die("raw header");
 	jws = cjose_jws_sign(jwk, h, (const uint8_t *)claims, strlen(claims), &err);
 	if (!jws || !cjose_jws_export(jws, &ser, &err))
 		die(err.message ? err.message : "sign");
@@ -63,6 +66,12 @@ static char *sign(const cjose_jwk_t *jwk, const char *alg, const char *kid, cons
 	cjose_jws_release(jws);
 	cjose_header_release(h);
 	return out;
+}
+
+/* Signs claims with jwk; caller frees. kid may be NULL. */
+static char *sign(const cjose_jwk_t *jwk, const char *alg, const char *kid, const char *claims)
+{
+	return sign_raw(jwk, alg, kid, claims, NULL, NULL);
 }
 
 static char *b64u(const char *s, size_t n)
@@ -208,7 +217,7 @@ static void write_jwks(const char *path, struct json_object **keys, size_t n)
 static void setup(void)
 {
 	const char *t = getenv("TMPDIR");
-	struct json_object *keys[4], *rsa_pub;
+	struct json_object *keys[6], *rsa_pub;
 	cjose_err err;
 	cjose_jwk_t *small;
 
@@ -228,6 +237,9 @@ static void setup(void)
 	ec_key = gen_ec("ec1");
 	ec_enc_key = gen_ec("ec-enc");
 	ec2_key = gen_ec("ec2");
+	ec384_key = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_384, &err);
+	if (!ec384_key || !cjose_jwk_set_kid(ec384_key, "ec384", 5, &err))
+		die("ec384 key");
 
 	rsa_pub = pub_jwk(rsa_key, "sig");
 	rsa_pub_json = xstrdup(json_object_to_json_string_ext(rsa_pub, JSON_C_TO_STRING_PLAIN));
@@ -235,7 +247,12 @@ static void setup(void)
 	keys[1] = pub_jwk(ec_key, NULL);
 	keys[2] = pub_jwk(ec_enc_key, "enc");
 	keys[3] = json_tokener_parse("{\"kty\":\"oct\",\"kid\":\"sym\",\"k\":\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}");
-	write_jwks(jwks_path, keys, 4);
+	/* skipped: a P-384 key, and a P-256 key declared for another algorithm */
+	keys[4] = pub_jwk(ec384_key, "sig");
+	keys[5] = pub_jwk(ec2_key, "sig");
+	json_object_object_add(keys[5], "kid", json_object_new_string("ec2-es384"));
+	json_object_object_add(keys[5], "alg", json_object_new_string("ES384"));
+	write_jwks(jwks_path, keys, 6);
 
 	keys[0] = pub_jwk(ec_key, "sig");
 	keys[1] = pub_jwk(ec2_key, "sig");
@@ -265,6 +282,7 @@ static void teardown(void)
 	cjose_jwk_release(ec_key);
 	cjose_jwk_release(ec_enc_key);
 	cjose_jwk_release(ec2_key);
+	cjose_jwk_release(ec384_key);
 	free(rsa_pub_json);
 }
 
@@ -620,9 +638,33 @@ static void test_algs(const struct auth_keys *k_jwks, const struct auth_keys *k_
 	expect_reject(k_jwks, cfg, a, t, "unknown key", "ES256 with an enc key's kid");
 	free(t);
 
+	/* cjose itself verifies "ES256" with a P-384 key: the key must not be loaded */
+	t = sign(ec384_key, "ES256", "ec384", c);
+	expect_reject(k_jwks, cfg, a, t, "unknown key", "ES256 naming a P-384 key");
+	free(t);
+	t = sign(ec2_key, "ES256", "ec2-es384", c);
+	expect_reject(k_jwks, cfg, a, t, "unknown key", "ES256 naming a key with alg ES384");
+	free(t);
+
 	t = sign(ec2_key, "ES256", "ec1", c);
 	expect_reject(k_jwks, cfg, a, t, "bad signature", "ES256 by another key under kid ec1");
 	free(t);
+
+	/* a key embedded in the header (jwk) is never trusted */
+	{
+		cjose_err e2;
+		char *pub = cjose_jwk_to_json(ec2_key, false, &e2);
+
+		if (!pub)
+			die("ec2 json");
+		t = sign_raw(ec2_key, "ES256", NULL, c, "jwk", pub);
+		expect_reject(k_jwks, cfg, a, t, "bad signature", "ES256 signed by a key embedded as jwk");
+		free(t);
+		t = sign_raw(ec2_key, "ES256", "ec2", c, "jwk", pub);
+		expect_reject(k_jwks, cfg, a, t, "unknown key", "ES256 with embedded jwk and its own kid");
+		free(t);
+		cjose_get_dealloc()(pub);
+	}
 
 	/* the oct key inside the JWKS must never be used */
 	t = sign(hs_key, "HS256", "sym", c);
