@@ -30,39 +30,6 @@ enum lit_why { LIT_OK, LIT_BAD_UTF8, LIT_TOO_BIG, LIT_NOMEM };
  * (1-4) and sets *cp, or 0 if it is invalid: a stray continuation byte, an
  * overlong form, a surrogate (U+D800..U+DFFF), a code point above U+10FFFF
  * or a sequence cut short. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c, min;
-	size_t len, i;
-
-	if (n == 0)
-		return 0;
-	c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xC2 && c <= 0xDF) {
-		len = 2; min = 0x80; c &= 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3; min = 0x800; c &= 0x0F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4; min = 0x10000; c &= 0x07;
-	} else {
-		return 0;   /* 80..BF continuation, C0/C1 overlong, F5..FF */
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 static int utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -1,6 +1,7 @@
 /* job.c - the training-job domain: enum spellings (the seed's), algorithm/
  * problem fit, status rules, validation of a create body into field-level
  * FastAPI-style errors, derived names, and job -> JSON. No I/O. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "job.h"
@@ -131,17 +132,53 @@ void detail_add(json_object *detail, const char *where, const char *field,
 	json_object_array_add(detail, e);
 }
 
-/* Number of code points of valid UTF-8 (json-c validated it), or -1 if it
- * contains a control character. */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c, min;
+	size_t len, i;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	} else if (c >= 0xC2 && c <= 0xDF) {
+		len = 2; min = 0x80; c &= 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3; min = 0x800; c &= 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4; min = 0x10000; c &= 0x07;
+	} else {
+		return 0;   /* 80..BF continuation, C0/C1 overlong, F5..FF */
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Number of code points of strictly valid UTF-8 without control characters, or -1. */
 static long text_chars(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, k;
+	uint32_t cp;
 	long n = 0;
 
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+	while (i < len) {
+		k = utf8_decode(p + i, len - i, &cp);
+		if (k == 0 || cp < 0x20 || cp == 0x7f)
 			return -1;
-		if ((*p & 0xc0) != 0x80)
-			n++;
+		i += k;
+		n++;
 	}
 	return n;
 }
@@ -204,6 +241,10 @@ static const char *want_string(json_object *body, const char *field, int require
 	}
 	if (!json_object_is_type(v, json_type_string)) {
 		detail_add(detail, "body", field, "Input should be a valid string", "string_type");
+		return NULL;
+	}
+	if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v))) {
+		detail_add(detail, "body", field, "Input should not contain NUL characters", "string_type");
 		return NULL;
 	}
 	return json_object_get_string(v);
@@ -288,7 +329,7 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		long n = text_chars(s);
 		if (n < 1 || n > 200)
 			detail_add(detail, "body", "name",
-					n < 0 ? "Name must not contain control characters"
+					n < 0 ? "Name must be valid UTF-8 without control characters"
 					      : "Name must have 1 to 200 characters", "string_pattern_mismatch");
 		else
 			spec->name = arena_strdup(a, s);

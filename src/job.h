@@ -4,6 +4,7 @@
 #ifndef AUTOML_JOB_H
 #define AUTOML_JOB_H
 #include <stddef.h>
+#include <stdint.h>
 #include <json-c/json.h>
 #include "arena.h"
 #include "errors.h"
@@ -42,6 +43,10 @@ int status_writeback_ok(enum job_status from, enum job_status to);
 int status_triggerable(enum job_status s);
 
 int uuid_valid(const char *s);   /* canonical 8-4-4-4-12 hex form */
+
+/* Decode one strictly valid UTF-8 sequence (no overlongs, surrogates or
+ * values above U+10FFFF) at s[0..n): its length and *cp, or 0 if invalid. */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* A validated create body. Strings point into the arena. */
 struct job_spec {
