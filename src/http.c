@@ -127,6 +127,8 @@ char *http_url_decode(struct arena *a, const char *s, size_t n)
 				return NULL;
 			i += 2;
 		}
+		if (c == '\0')
+			return NULL;   /* a raw NUL inside the range, too */
 		out[k++] = c;
 	}
 	out[k] = '\0';
