@@ -41,6 +41,8 @@ enum aerr http_read_json_body(struct request *r)
 		char *end;
 		errno = 0;
 		declared = strtoll(r->content_length, &end, 10);
+		if (errno == ERANGE && declared > 0)
+			return AE_TOO_LARGE;   /* beyond long long is beyond any max */
 		if (errno || *end != '\0' || declared < 0)
 			return AE_VALIDATION;
 		if (declared > max)
