@@ -214,6 +214,8 @@ void http_respond_json(struct request *r, int status, json_object *body, const c
 		}
 	}
 	r->status = status;
+	if (status == 503 && (!extra_headers || !body))
+		extra_headers = "Retry-After: 5\r\n";   /* every 503, the out-of-memory one too */
 	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n"
 			"Cache-Control: no-store\r\nContent-Length: %zu\r\n",
 			status, http_reason(status), strlen(text));
