@@ -74,8 +74,11 @@ ROGUE_KEY = _load_key("rogue-rsa.pem")
 
 
 def claims(sub="alice", domains=(), scope=None, exp_in=3600, **extra):
+    """Claims of a valid token; extra=None removes a claim (e.g. iss=None)."""
     now = int(time.time())
-    c = {"sub": sub, "domains": list(domains), "iat": now, "exp": now + exp_in}
+    c = {"sub": sub, "domains": list(domains or ()), "iat": now, "exp": now + exp_in}
+    if domains is None:
+        del c["domains"]
     if CFG.get("AUTOML_JWT_ISSUER"):
         c["iss"] = CFG["AUTOML_JWT_ISSUER"]
     if CFG.get("AUTOML_JWT_AUDIENCE"):
@@ -205,6 +208,12 @@ class Double:
 
     def expire_tokens(self):
         return self._call("POST", "expire_tokens")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that stop the database run last (pytest groups parametrized
+    session fixtures, which would otherwise interleave them)."""
+    items.sort(key=lambda it: os.path.basename(str(it.fspath)).startswith("test_zz_"))
 
 
 SERVERS = {

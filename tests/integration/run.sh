@@ -99,7 +99,10 @@ echo "# temp dir $TMP, build $top_builddir, source $top_srcdir"
 # ---- PostgreSQL ------------------------------------------------------------
 DBURL=$(bash "$top_srcdir/tests/lib/pg.sh" start "$TMP/pg" 2>"$TMP/pg.err") \
 	|| { diag <"$TMP/pg.err"; bail "pg.sh start failed"; }
-STORE_DBURL="$DBURL dbname=automl_store_test"
+case $DBURL in
+postgres://* | postgresql://*) STORE_DBURL="${DBURL%%\?*}"; STORE_DBURL="${STORE_DBURL%/*}/automl_store_test" ;;
+*) STORE_DBURL="$DBURL dbname=automl_store_test" ;;
+esac
 "$PY" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute("CREATE DATABASE automl_store_test")' \
 	"$DBURL" 2>"$TMP/pg.err" || { diag <"$TMP/pg.err"; bail "cannot create the store test database"; }
 

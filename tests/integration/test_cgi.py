@@ -112,3 +112,26 @@ def test_direct_cgi_healthz():
     status, headers, body = run_cgi("GET", "/healthz")
     assert status == 200, body
     assert headers["content-type"].startswith("application/json")
+
+
+def test_apache_cgi_early_answers_with_unread_body(apache_cgi, lighttpd, domain, token):
+    """Answers decided before the body is read (401, 415, 413, bad PSK) still
+    arrive whole through mod_cgid: the program must consume the body it was
+    sent, or the server sees a reset and truncates the response."""
+    job = create_ok(lighttpd, token, domain, auto_trigger=True)
+    big = b'{"name": "' + b"x" * 100000 + b'"}'
+    cases = [
+        ("POST", JOBS, None, {"Content-Type": "application/json"}, json.dumps(job_body(domain)).encode(), 401),
+        ("POST", JOBS, token, {"Content-Type": "text/plain"}, json.dumps(job_body(domain)).encode(), 415),
+        ("POST", JOBS, token, {"Content-Type": "application/json"}, big, 413),
+        ("PUT", JOBS + "/" + job["job_id"] + "/status", None,
+         {"Content-Type": "application/json", "Authorization-PSK": "bad"}, b'{"status": "running"}', 401),
+        ("PUT", JOBS + "/not-a-uuid/status", None,
+         {"Content-Type": "application/json", "Authorization-PSK": CFG["AUTOML_STATUS_PSK"]},
+         b'{"status": "running"}', 422),
+    ]
+    for method, path, tok, headers, data, want in cases:
+        for _ in range(5):
+            r = apache_cgi.request(method, path, token=tok, data=data, headers=headers)
+            assert r.status_code == want, (path, r.status_code, r.text)
+            assert "detail" in r.json()
