@@ -159,7 +159,7 @@ static size_t query_collect(struct request *r, const char *name, const char **va
 		}
 		p = amp ? amp + 1 : end;
 	}
-	return found;
+	return vals && found > max ? max : found;   /* never more than were stored */
 }
 
 const char *http_query_get(struct request *r, const char *name)
