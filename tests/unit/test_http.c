@@ -697,6 +697,56 @@ static void test_authenticate(struct arena *a)
 	free(b.out.data);
 }
 
+/* ---- out of memory ----------------------------------------------------- */
+
+static void test_oom(struct arena *a)
+{
+	struct request r;
+	struct both b = { 0 };
+	static const char body[] = "{\"name\":\"x\"}";
+	enum aerr rc;
+	int wrong = 0, holes = 0;
+
+	memset(&svc, 0, sizeof(svc));
+	svc.cfg.max_body = 1024;
+	breq(&r, a, &b, "application/json", "12", body, strlen(body));
+	arena_fail_after(1);
+	rc = http_read_json_body(&r);
+	arena_fail_after(0);
+	is_int(rc, AE_NOMEM, "body buffer allocation fails -> AE_NOMEM");
+	ok(r.body == NULL, "no body after AE_NOMEM");
+	breq(&r, a, &b, "application/json", NULL, body, strlen(body));
+	arena_fail_after(1);
+	rc = http_read_json_body(&r);
+	arena_fail_after(0);
+	is_int(rc, AE_NOMEM, "no CONTENT_LENGTH, allocation fails -> AE_NOMEM");
+
+	/* query lookups under out of memory: a wrong value is never returned */
+	for (int n = 1; n <= 12; n++) {
+		const char *v, **vals;
+		size_t k;
+		breq(&r, a, &b, NULL, NULL, "", 0);
+		r.query = "a=1&ids=x%41&ids=y&b=2";
+		arena_fail_after(n);
+		v = http_query_get(&r, "ids");
+		k = http_query_all(&r, "ids", &vals);
+		arena_fail_after(0);
+		if (v && strcmp(v, "xA") != 0 && strcmp(v, "\x01") != 0)
+			wrong++;
+		if (k > 2)
+			holes++;
+		for (size_t i = 0; i < k && i < 2; i++) {
+			if (!vals[i])
+				holes++;
+			else if (strcmp(vals[i], i ? "y" : "xA") != 0 && strcmp(vals[i], "\x01") != 0)
+				wrong++;
+		}
+	}
+	is_int(holes, 0, "query_all under out of memory: every returned entry is a stored value");
+	is_int(wrong, 0, "query lookups under out of memory: never a wrong (shifted) value");
+	free(b.out.data);
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -710,6 +760,7 @@ int main(void)
 	test_read_body(a);
 	test_respond(a);
 	test_authenticate(a);
+	test_oom(a);
 	arena_free(a);
 	return done_testing();
 }

@@ -2,6 +2,7 @@
  * spellings, algorithm/problem fit, status rules, create-body validation with
  * field-level errors, derived names and job -> JSON. Pure; no I/O. */
 #include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
@@ -207,6 +208,119 @@ static void test_uuid(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ok(!uuid_valid(bad[i]), "!uuid_valid(\"%s\")", printable(bad[i]));
 	ok(!uuid_valid(NULL), "!uuid_valid(NULL)");
+}
+
+/* ---- utf8_decode ------------------------------------------------------- */
+
+/* Reference encoder: any value up to 0x10FFFF (surrogates too), 1-4 bytes. */
+static size_t utf8_encode(uint32_t cp, unsigned char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char)(0xC0 | (cp >> 6));
+		out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char)(0xE0 | (cp >> 12));
+		out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (unsigned char)(0xF0 | (cp >> 18));
+	out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+static void test_utf8(void)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		size_t len;      /* 0: invalid */
+		uint32_t cp;
+		const char *what;
+	} cases[] = {
+		{ "A", 1, 1, 0x41, "ASCII" },
+		{ "\x00", 1, 1, 0, "NUL is one byte (callers reject it)" },
+		{ "\x7f", 1, 1, 0x7f, "DEL" },
+		{ "\xc2\x80", 2, 2, 0x80, "U+0080" },
+		{ "\xdf\xbf", 2, 2, 0x7ff, "U+07FF" },
+		{ "\xe0\xa0\x80", 3, 3, 0x800, "U+0800" },
+		{ "\xed\x9f\xbf", 3, 3, 0xd7ff, "U+D7FF" },
+		{ "\xee\x80\x80", 3, 3, 0xe000, "U+E000" },
+		{ "\xef\xbf\xbf", 3, 3, 0xffff, "U+FFFF" },
+		{ "\xf0\x90\x80\x80", 4, 4, 0x10000, "U+10000" },
+		{ "\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff, "U+10FFFF" },
+		{ "\xc3\xa9xyz", 5, 2, 0xe9, "only the first sequence" },
+		{ "", 0, 0, 0, "n = 0" },
+		{ "\x80", 1, 0, 0, "lone continuation" },
+		{ "\xbf", 1, 0, 0, "lone continuation BF" },
+		{ "\xc0\x80", 2, 0, 0, "overlong NUL (C0 80)" },
+		{ "\xc1\xbf", 2, 0, 0, "overlong (C1 BF)" },
+		{ "\xe0\x9f\xbf", 3, 0, 0, "overlong three-byte" },
+		{ "\xf0\x8f\xbf\xbf", 4, 0, 0, "overlong four-byte" },
+		{ "\xed\xa0\x80", 3, 0, 0, "surrogate D800" },
+		{ "\xed\xbf\xbf", 3, 0, 0, "surrogate DFFF" },
+		{ "\xf4\x90\x80\x80", 4, 0, 0, "U+110000" },
+		{ "\xf5\x80\x80\x80", 4, 0, 0, "lead F5" },
+		{ "\xff", 1, 0, 0, "FF" },
+		{ "\xfe", 1, 0, 0, "FE" },
+		{ "\xc3", 1, 0, 0, "truncated two-byte" },
+		{ "\xe2\x82", 2, 0, 0, "truncated three-byte" },
+		{ "\xf0\x9f\x98", 3, 0, 0, "truncated four-byte" },
+		{ "\xe2\x82\xac", 2, 0, 0, "n shorter than the sequence" },
+		{ "\xc3\x28", 2, 0, 0, "bad continuation" },
+		{ "\xe2\x28\xa1", 3, 0, 0, "bad second byte" },
+		{ "\xe2\x82\x28", 3, 0, 0, "bad third byte" },
+		{ "\xf0\x9f\x98\x28", 4, 0, 0, "bad fourth byte" },
+	};
+	unsigned char buf[4];
+	long bad_valid = 0, bad_surr = 0, bad_trunc = 0, two = 0, three = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t cp = 0xdeadbeef;
+		size_t k = utf8_decode((const unsigned char *)cases[i].s, cases[i].n, &cp);
+		if (cases[i].len)
+			ok(k == cases[i].len && cp == cases[i].cp, "utf8_decode %s", cases[i].what);
+		else
+			ok(k == 0, "utf8_decode refuses %s", cases[i].what);
+	}
+	/* every scalar value round-trips; every surrogate and every truncation fails */
+	for (uint32_t c = 0; c <= 0x10FFFF; c++) {
+		uint32_t cp = 0;
+		size_t len = utf8_encode(c, buf), k = utf8_decode(buf, len, &cp);
+		if (c >= 0xD800 && c <= 0xDFFF) {
+			bad_surr += k != 0;
+			continue;
+		}
+		bad_valid += k != len || cp != c;
+		if (len > 1)
+			bad_trunc += utf8_decode(buf, len - 1, &cp) != 0;
+	}
+	is_int(bad_valid, 0, "all 1,112,064 scalar values decode to themselves");
+	is_int(bad_surr, 0, "all 2048 surrogates are refused");
+	is_int(bad_trunc, 0, "no truncated sequence is accepted");
+	/* exhaustive over two-byte and three-byte inputs: the accepted ones are exactly the valid ones */
+	for (unsigned b0 = 0x80; b0 <= 0xFF; b0++)
+		for (unsigned b1 = 0; b1 <= 0xFF; b1++) {
+			uint32_t cp;
+			buf[0] = (unsigned char)b0;
+			buf[1] = (unsigned char)b1;
+			two += utf8_decode(buf, 2, &cp) == 2;
+			if (b0 >= 0xE0 && b0 <= 0xEF)
+				for (unsigned b2 = 0; b2 <= 0xFF; b2++) {
+					buf[2] = (unsigned char)b2;
+					three += utf8_decode(buf, 3, &cp) == 3;
+				}
+		}
+	is_int(two, 0x800 - 0x80, "two-byte inputs accepted: exactly U+0080..U+07FF");
+	is_int(three, 0x10000 - 0x800 - 0x800, "three-byte inputs accepted: exactly U+0800..U+FFFF minus surrogates");
 }
 
 /* ---- job_spec_parse ---------------------------------------------------- */
@@ -853,6 +967,60 @@ static void test_detail_add(void)
 	json_object_put(d);
 }
 
+/* ---- out of memory ----------------------------------------------------- */
+
+/* Fail the Nth arena allocation for every N until parsing gets through: the
+ * result is AE_OK with every field present, or AE_NOMEM, never half a spec. */
+static void test_oom(struct arena *a)
+{
+	static const char body[] = "{\"name\":\"Full job\",\"domain\":\"risk\",\"source_table\":\"s.t\","
+		"\"problem_type\":\"ranking\",\"algorithm\":\"lightgbm_ranker\",\"preset\":\"fast\","
+		"\"label_column\":\"y\",\"feature_engineering_job_id\":\"" UUID1 "\",\"auto_trigger\":false}";
+	int half = 0, other = 0, succeeded = 0, n;
+
+	for (n = 1; n <= 64 && !succeeded; n++) {
+		struct job_spec spec;
+		json_object *detail = NULL;
+		enum aerr rc;
+
+		arena_reset(a);
+		arena_fail_after(n);
+		rc = job_spec_parse(a, body, strlen(body), &spec, &detail);
+		arena_fail_after(0);
+		if (rc == AE_OK) {
+			if (!spec.name || !spec.domain || !spec.source_table || !spec.label_column ||
+			    !spec.feature_engineering_job_id || strcmp(spec.feature_engineering_job_id, UUID1) != 0)
+				half++;
+			else
+				succeeded = 1;
+		} else if (rc != AE_NOMEM || detail != NULL) {
+			other++;
+		}
+		json_object_put(detail);
+	}
+	ok(succeeded, "parsing succeeds once allocations do (after %d)", n - 1);
+	is_int(half, 0, "out of memory never yields AE_OK with a field missing");
+	is_int(other, 0, "out of memory is AE_NOMEM, without a detail array");
+
+	/* derived names under out of memory: no crash, a URL only with an id */
+	for (n = 1; n <= 8; n++) {
+		struct job_spec spec;
+		struct job job;
+		memset(&spec, 0, sizeof(spec));
+		spec.name = "n";
+		spec.domain = "d";
+		spec.source_table = "t";
+		spec.label_column = "label";
+		arena_reset(a);
+		arena_fail_after(n);
+		job_init_from_spec(a, &job, &spec, UUID1, "o", "http://ui");
+		arena_fail_after(0);
+		ok(job.airflow_dag_url == NULL || job.airflow_dag_id != NULL,
+				"OOM at allocation %d: no dag url without a dag id", n);
+	}
+	arena_reset(a);
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -865,6 +1033,7 @@ int main(void)
 	test_fits();
 	test_status_rules();
 	test_uuid();
+	test_utf8();
 	test_spec_valid(a);
 	test_spec_every_field_bad(a);
 	test_spec_malformed(a);
@@ -873,6 +1042,7 @@ int main(void)
 	test_init_from_spec(a);
 	test_to_json(a);
 	test_detail_add();
+	test_oom(a);
 	arena_free(a);
 	return done_testing();
 }
