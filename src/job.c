@@ -383,6 +383,8 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 					"Input should be a valid UUID", "uuid_parsing");
 		else
 			spec->feature_engineering_job_id = arena_strdup(a, json_object_get_string(v));
+		if (!spec->feature_engineering_job_id && json_object_array_length(detail) == 0)
+			rc = AE_NOMEM;   /* valid but not copied: never AE_OK without it */
 	}
 
 	spec->auto_trigger = 1;
