@@ -137,6 +137,33 @@ char *http_url_decode(struct arena *a, const char *s, size_t n)
 	return out;
 }
 
+/* Does the raw (still percent-encoded) key s[0..n) decode to name? Decodes
+ * on the fly, so it needs no memory; a bad escape never matches. */
+static int key_equals(const char *s, size_t n, const char *name)
+{
+	size_t i = 0;
+
+	for (; i < n; i++, name++) {
+		char c = s[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi, lo;
+			if (n - i < 3)
+				return 0;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return 0;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || *name != c)
+			return 0;
+	}
+	return *name == '\0';
+}
+
 /* Counts the values of `name` and stores up to max of them in vals. */
 static size_t query_collect(struct request *r, const char *name, const char **vals, size_t max)
 {
@@ -148,9 +175,8 @@ static size_t query_collect(struct request *r, const char *name, const char **va
 		const char *end = amp ? amp : p + strlen(p);
 		const char *eq = memchr(p, '=', (size_t)(end - p));
 		const char *kend = eq ? eq : end;
-		char *key = http_url_decode(r->arena, p, (size_t)(kend - p));
 
-		if (key && strcmp(key, name) == 0) {
+		if (key_equals(p, (size_t)(kend - p), name)) {
 			char *val = eq ? http_url_decode(r->arena, eq + 1, (size_t)(end - eq - 1))
 				       : arena_strdup(r->arena, "");
 			if (vals && found < max)
