@@ -19,10 +19,14 @@ class Outcome:
 
 
 def n_threads() -> int:
+    """Threads per learner: env AUTOML_TRAIN_THREADS, default 1. On a small
+    shared machine (Airflow, MLflow and PostgreSQL beside the training) more
+    OpenMP threads than free cores make LightGBM many times slower, and the
+    sample-sized tables gain nothing from threads."""
     raw = os.environ.get("AUTOML_TRAIN_THREADS", "")
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    return max(1, min(2, os.cpu_count() or 1))
+    return 1
 
 
 def get_trainer(algorithm: str) -> Callable:

@@ -62,9 +62,11 @@ def _log_model_fn(model, X_sample):
         import mlflow.lightgbm
 
         sig = signature_for(X_sample, model.predict(X_sample))
+        cls = type(model)
         return mlflow.lightgbm.log_model(
             model, name="model", registered_model_name=registered_model_name, signature=sig,
-            pip_requirements=pip_requirements("lightgbm", "scikit-learn", "pandas", "numpy"))
+            skops_trusted_types=[f"{cls.__module__}.{cls.__qualname__}"],
+            pip_requirements=pip_requirements("lightgbm", "scikit-learn", "pandas", "numpy", "skops"))
     return log_model
 
 
