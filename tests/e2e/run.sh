@@ -28,6 +28,6 @@ set -e
 log "end-to-end tier took $((SECONDS - T0)) s (pytest exit $rc)"
 if [ "$rc" -ne 0 ]; then
 	log "service log tail:"
-	tail -n 40 "$AUTOML_STATE_DIR/serve/error.log" >&2 || true
+	tail -n 40 "$AUTOML_STATE_DIR/serve/automl-api.log" >&2 || true
 fi
 exit "$rc"
