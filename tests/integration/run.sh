@@ -23,13 +23,23 @@ failed=0
 pids=()
 apache_conf=""
 
-echo "1..3"
+ntap=0   # TAP results so far; the plan is printed last
 
 bail() {
 	echo "Bail out! $*"
 	exit 1
 }
 diag() { sed 's/^/# /'; }
+# tap ok|not-ok DESCRIPTION
+tap() {
+	ntap=$((ntap + 1))
+	if [ "$1" = ok ]; then
+		echo "ok $ntap - $2"
+	else
+		failed=1
+		echo "not ok $ntap - $2"
+	fi
+}
 
 # ---- dependencies: fail loudly ------------------------------------------
 for b in automl-api automl-ctl tests/integration/test_store; do
@@ -52,6 +62,15 @@ if [ "$VALGRIND" = 1 ]; then
 	command -v valgrind >/dev/null || bail "valgrind not installed"
 fi
 
+# alive PID: running and not a zombie
+alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $st in Z*) return 1 ;; esac
+	return 0
+}
+
 free_port() {
 	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -64,7 +83,7 @@ cleanup() {
 		p=$(cat "$TMP/apache/apache.pid" 2>/dev/null)
 		"$APACHE" -f "$apache_conf" -k stop >/dev/null 2>&1
 		for i in $(seq 1 100); do
-			[ -n "$p" ] && kill -0 "$p" 2>/dev/null || break
+			[ -n "$p" ] && alive "$p" || break
 			sleep 0.1
 		done
 		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
@@ -74,10 +93,11 @@ cleanup() {
 	done
 	for p in "${pids[@]}"; do
 		for i in $(seq 1 100); do
-			kill -0 "$p" 2>/dev/null || break
+			alive "$p" || break
 			sleep 0.1
 		done
 		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
 	if [ -n "$TMP" ]; then
 		bash "$top_srcdir/tests/lib/pg.sh" stop "$TMP/pg" >/dev/null 2>&1
@@ -110,15 +130,17 @@ esac
 AUTOML_DATABASE_URL="$STORE_DBURL" "$top_builddir/tests/integration/test_store" >"$TMP/test_store.out" 2>&1
 store_rc=$?
 diag <"$TMP/test_store.out"
-st_ok=$(grep -c '^ok' "$TMP/test_store.out")
-st_bad=$(grep -c '^not ok' "$TMP/test_store.out")
+# one TAP result per test_store result, renumbered into this stream
+st_n=0
+while IFS= read -r line; do
+	case $line in
+	"ok "*) st_n=$((st_n + 1)); tap ok "test_store: $(echo "$line" | sed -E 's/^ok [0-9]+ ?-? ?//')" ;;
+	"not ok "*) st_n=$((st_n + 1)); tap not-ok "test_store: $(echo "$line" | sed -E 's/^not ok [0-9]+ ?-? ?//')" ;;
+	esac
+done <"$TMP/test_store.out"
 st_plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$TMP/test_store.out" | head -n 1)
-if [ "$store_rc" -eq 0 ] && [ "$st_bad" -eq 0 ] && [ -n "$st_plan" ] && [ "$st_plan" -gt 0 ] \
-		&& [ "$((st_ok))" -eq "$st_plan" ]; then
-	echo "ok 1 - test_store ($st_ok of $st_plan passed)"
-else
-	failed=1
-	echo "not ok 1 - test_store (exit $store_rc, $st_ok ok, $st_bad not ok, plan ${st_plan:-none})"
+if [ "$store_rc" -ne 0 ] || [ -z "$st_plan" ] || [ "$st_plan" -ne "$st_n" ] || [ "$st_n" -eq 0 ]; then
+	tap not-ok "test_store: exit status $store_rc, $st_n results for plan ${st_plan:-none}"
 fi
 
 # ---- keys, DAGs, configuration ---------------------------------------------
@@ -270,30 +292,45 @@ echo "# pytest"
 	--junitxml="$TMP/junit.xml" "$here") >"$TMP/pytest.out" 2>&1
 prc=$?
 diag <"$TMP/pytest.out"
-counts=$("$PY" - "$TMP/junit.xml" <<'EOF' 2>/dev/null
+# one TAP result per pytest test, from the JUnit XML
+"$PY" - "$TMP/junit.xml" >"$TMP/pytest.tap" <<'EOF2'
 import sys, xml.etree.ElementTree as ET
-r = ET.parse(sys.argv[1]).getroot()
-s = r if r.tag == "testsuite" else r.find("testsuite")
-t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
-print(t - f - e - k, f + e, k)
-EOF
-)
-read -r n_pass n_fail n_skip <<<"${counts:-0 0 0}"
-if [ "$prc" -eq 0 ] && [ "$n_fail" -eq 0 ] && [ "$n_skip" -eq 0 ] && [ "$n_pass" -gt 0 ]; then
-	echo "ok 2 - integration pytest ($n_pass passed)"
-else
-	failed=1
-	echo "not ok 2 - integration pytest ($n_pass passed, $n_fail failed, $n_skip skipped; exit $prc)"
-	show_logs
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError) as e:
+    print("not-ok\tpytest wrote no JUnit XML (%s)" % e)
+    sys.exit(0)
+for case in root.iter("testcase"):
+    name = "%s::%s" % (case.get("classname", "").rsplit(".", 1)[-1], case.get("name"))
+    name = name.replace("\\", "\\\\").replace("#", "\\#").replace("\t", " ").replace("\n", " ")
+    bad = [c for c in case if c.tag in ("failure", "error")]
+    skipped = [c for c in case if c.tag == "skipped"]
+    if bad:
+        print("not-ok\t%s" % name)
+    elif skipped:
+        print("not-ok\t%s (skipped: nothing may be skipped here)" % name)
+    else:
+        print("ok\t%s" % name)
+EOF2
+n_pass=0
+n_fail=0
+while IFS=$'\t' read -r res name; do
+	tap "$res" "pytest: $name"
+	if [ "$res" = ok ]; then n_pass=$((n_pass + 1)); else n_fail=$((n_fail + 1)); fi
+done <"$TMP/pytest.tap"
+echo "# pytest: $n_pass passed, $n_fail failed (exit $prc)"
+if [ "$n_pass" -eq 0 ] || { [ "$prc" -ne 0 ] && [ "$n_fail" -eq 0 ]; }; then
+	tap not-ok "pytest: exit status $prc with $n_fail failed tests"
 fi
+[ "$n_fail" -eq 0 ] && [ "$prc" -eq 0 ] || show_logs
 
 # ---- stop the servers, then read what the sanitizers / valgrind saw ------------
 "$APACHE" -f "$apache_conf" -k stop >/dev/null 2>&1
 for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null; done
 for i in $(seq 1 300); do
 	busy=0
-	[ -f "$TMP/apache/apache.pid" ] && kill -0 "$(cat "$TMP/apache/apache.pid")" 2>/dev/null && busy=1
-	for p in "${pids[@]:1}"; do kill -0 "$p" 2>/dev/null && busy=1; done
+	[ -f "$TMP/apache/apache.pid" ] && alive "$(cat "$TMP/apache/apache.pid")" && busy=1
+	for p in "${pids[@]:1}"; do alive "$p" && busy=1; done
 	# FastCGI children (valgrind writes its summary when they exit)
 	if pgrep -f "$TMP/bin/automl-api" >/dev/null 2>&1; then busy=1; fi
 	[ "$busy" = 0 ] && break
@@ -324,9 +361,9 @@ if [ "$VALGRIND" = 1 ]; then
 	grep -L 'ERROR SUMMARY' "$TMP"/valgrind/vg.*.log 2>/dev/null | sed 's/^/# unfinished valgrind log: /'
 fi
 if [ "$bad" = 0 ]; then
-	echo "ok 3 - server processes: no sanitizer or valgrind reports"
+	tap ok "server processes: no sanitizer or valgrind reports"
 else
-	failed=1
-	echo "not ok 3 - server processes: sanitizer or valgrind reports (above)"
+	tap not-ok "server processes: sanitizer or valgrind reports (above)"
 fi
+echo "1..$ntap"
 exit 0
