@@ -11,7 +11,7 @@ and writes bench/results.md.
                                               list, record the cursor of page DEPTH
   bench.py measure PLAN.json OUT.json         run the wrk plan, raw results as JSON
   bench.py callgrind FILE OUT.json            top functions of a callgrind profile
-  bench.py report META MEASURE WALK CALLGRIND > results.md
+  bench.py report META MEASURE WALK ROWS CALLGRIND > results.md
 """
 import base64, hashlib, hmac, json, os, statistics, subprocess, sys, time
 import urllib.request
@@ -196,10 +196,11 @@ def fmt_ms(us):
     return "%.2f" % (us / 1000.0)
 
 
-def cmd_report(meta_file, meas_file, walk_file, cg_file):
+def cmd_report(meta_file, meas_file, walk_file, rows_file, cg_file):
     meta = json.load(open(meta_file))
     meas = json.load(open(meas_file))
     walk = json.load(open(walk_file))
+    rows = json.load(open(rows_file))
     cg = json.load(open(cg_file))
     res = meas["results"]
     plan = meas["plan"]
@@ -280,6 +281,14 @@ def cmd_report(meta_file, meas_file, walk_file, cg_file):
       "visited %d distinct jobs (%d duplicates)." % (
           walk["depth"], walk["pages"], (walk["depth"] - 1) * 50 + 1, walk["depth"] * 50,
           walk["pages"], walk["seconds"], walk["distinct"], walk["duplicates"]))
+    w("")
+    n = rows["requests"]
+    w("What PostgreSQL read per request (deterministic; `pg_stat_user_tables` and "
+      "`pg_statio_user_tables` around %d plain-CGI runs of each): rows fetched "
+      "first page **%.1f**, deep page **%.1f**; buffer pages touched (heap, index, TOAST) "
+      "first page %.1f, deep page %.1f. An OFFSET-style query would read ~%d rows for the "
+      "deep page." % (n, rows["first_rows"] / n, rows["deep_rows"] / n,
+                      rows["first_blocks"] / n, rows["deep_blocks"] / n, walk["depth"] * 50))
     w("")
     table("list", ["list first page", "list deep page"])
     ratios("list", "list deep page", "list first page", "p50 latency")

@@ -286,6 +286,40 @@ DEPTH=$((NJOBS / 50 - 1))
 python3 "$here/bench.py" walk "$FCGI$API" "$TOKEN" "$DEPTH" "$TMP/work/walk.json" >&2
 CURSOR=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.load(open(sys.argv[1]))["cursor"], safe=""))' "$TMP/work/walk.json")
 
+# ---- what the database reads per list page (deterministic) --------------------
+# Plain-CGI runs of the binary by hand: each one's backend exits after the request
+# and flushes its table statistics then. Rows fetched through the index (or read by
+# a sequential scan) and buffer pages touched (heap, index, TOAST) per request.
+tabstat() {
+	sleep 1   # exited backends (and idle FastCGI ones, within 1 s) have flushed
+	sql -c "SELECT coalesce(s.idx_tup_fetch, 0) + coalesce(s.seq_tup_read, 0),
+		coalesce(io.heap_blks_hit, 0) + coalesce(io.heap_blks_read, 0)
+		+ coalesce(io.idx_blks_hit, 0) + coalesce(io.idx_blks_read, 0)
+		+ coalesce(io.toast_blks_hit, 0) + coalesce(io.toast_blks_read, 0)
+		+ coalesce(io.tidx_blks_hit, 0) + coalesce(io.tidx_blks_read, 0)
+		FROM pg_stat_user_tables s JOIN pg_statio_user_tables io USING (relid)
+		WHERE s.relname = 'training_jobs'" | tr '|' ' '
+}
+cgi_list() { # QUERY_STRING COUNT
+	local i
+	for i in $(seq 1 "$2"); do
+		env -i PATH=/usr/bin:/bin AUTOML_CONFIG="$CONFIG" GATEWAY_INTERFACE=CGI/1.1 \
+			REQUEST_METHOD=GET PATH_INFO="$API" QUERY_STRING="$1" \
+			HTTP_AUTHORIZATION="Bearer $TOKEN" "$BUILD/automl-api" </dev/null >"$TMP/work/cgi-list.out" 2>/dev/null
+		head -n 1 "$TMP/work/cgi-list.out" | grep -q '^Status: 200' || die "CGI list ($1) did not answer 200"
+	done
+}
+NROWREQ=10
+read -r t0 b0 <<<"$(tabstat)"
+cgi_list "limit=50" "$NROWREQ"
+read -r t1 b1 <<<"$(tabstat)"
+cgi_list "limit=50&cursor=$CURSOR" "$NROWREQ"
+read -r t2 b2 <<<"$(tabstat)"
+cat >"$TMP/work/rows.json" <<EOF
+{"requests": $NROWREQ, "first_rows": $((t1 - t0)), "first_blocks": $((b1 - b0)),
+ "deep_rows": $((t2 - t1)), "deep_blocks": $((b2 - b1))}
+EOF
+
 # ---- the trigger pool: ready jobs with a DAG file each, one slice per run -----
 NSLICES=$((ROUNDS * 2))
 SLICE=${BENCH_TRIGGER_SLICE:-2500}
@@ -373,7 +407,7 @@ json.dump({"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "command": ""
 EOF
 rc=0
 python3 "$here/bench.py" report "$TMP/work/meta.json" "$TMP/work/measure.json" \
-	"$TMP/work/walk.json" "$TMP/work/callgrind.json" >"$TMP/work/results.md" || rc=$?
+	"$TMP/work/walk.json" "$TMP/work/rows.json" "$TMP/work/callgrind.json" >"$TMP/work/results.md" || rc=$?
 cp "$TMP/work/results.md" "$RESULTS"
 log "wrote $RESULTS"
 [ "$rc" -eq 0 ] || die "some requests failed (see the errors column in $RESULTS)"
