@@ -22,6 +22,8 @@ SEED = 42
 TEST_FRACTION = 0.2
 VALID_FRACTION = 0.2   # of what remains after the test split
 MIN_ROWS = 30
+CV_BELOW = 2000   # train+validation rows below which the search cross-validates
+CV_FOLDS = 3
 
 
 @dataclass
@@ -140,3 +142,30 @@ def group_split_indices(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     in_test = np.array([g in test_g for g in groups])
     in_valid = np.array([g in valid_g for g in groups])
     return where[~in_test & ~in_valid], where[in_valid], where[in_test]
+
+
+def search_folds(tr: np.ndarray, va: np.ndarray, stratify=None, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, score rows) pairs for scoring search candidates: the
+    train/validation split itself, or -- when train+validation is small, where
+    one validation split is too noisy to choose by -- CV_FOLDS folds over
+    train+validation (stratified, or by group for ranking)."""
+    trva = np.sort(np.concatenate([tr, va]))
+    if len(trva) >= CV_BELOW:
+        return [(tr, va)]
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    if groups is not None:
+        g = np.asarray(groups)[trva]
+        if len(np.unique(g)) < CV_FOLDS:
+            return [(tr, va)]
+        splits = GroupKFold(n_splits=CV_FOLDS).split(trva, groups=g)
+    elif stratify is not None:
+        ys = np.asarray(stratify)[trva]
+        _, counts = np.unique(ys, return_counts=True)
+        if counts.min() < CV_FOLDS:
+            splits = KFold(n_splits=CV_FOLDS, shuffle=True, random_state=SEED).split(trva)
+        else:
+            splits = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=SEED).split(trva, ys)
+    else:
+        splits = KFold(n_splits=CV_FOLDS, shuffle=True, random_state=SEED).split(trva)
+    return [(trva[a], trva[b]) for a, b in splits]

@@ -7,7 +7,6 @@ the training virtualenv; returns a small JSON-able dict (the task's XCom).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 

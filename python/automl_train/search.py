@@ -1,11 +1,12 @@
 """Preset budgets and the random hyper-parameter search shared by all learners.
 
 fast         : the learner's defaults, one fit;
-balanced     : defaults + random candidates, up to 15 trials / 20 s;
-best_quality : defaults + random candidates, up to 50 trials / 45 s.
+balanced     : defaults + random candidates, up to 15 trials / 15 s;
+best_quality : defaults + random candidates, up to 50 trials / 40 s.
 Every candidate is fitted on the training split and scored on the validation
-split (lower is better); the defaults are always trial 0, so a larger budget
-never selects something worse on validation than fast would.
+split (lower is better) -- or, for small tables, cross-validated over
+train+validation (prep.search_folds); the defaults are always trial 0, so a
+larger budget never selects something worse on validation than fast would.
 The time budgets can be scaled with env AUTOML_SEARCH_TIME_SCALE (e.g. 0.2 in tests).
 """
 
@@ -30,8 +31,8 @@ class Budget:
 
 _BUDGETS = {
     "fast": Budget(1, 10.0),
-    "balanced": Budget(15, 20.0),
-    "best_quality": Budget(50, 45.0),
+    "balanced": Budget(15, 15.0),
+    "best_quality": Budget(50, 40.0),
 }
 
 
@@ -92,6 +93,19 @@ def random_search(defaults: dict, space: dict, budget: Budget,
     ok = [t for t in trials if t.score == t.score]   # drop NaN scores
     best = min(ok, key=lambda t: t.score) if ok else trials[0]
     return best, trials
+
+
+def over_folds(folds, one: Callable[[dict, Any, Any], tuple[float, Any]]):
+    """fit_score for random_search: one(params, fit_rows, score_rows) on every
+    fold; the score is the mean, the fitted object the list of per-fold ones."""
+    def fit_score(params):
+        scores, fitted = [], []
+        for fit_rows, score_rows in folds:
+            s, f = one(params, fit_rows, score_rows)
+            scores.append(float(s))
+            fitted.append(f)
+        return sum(scores) / len(scores), fitted
+    return fit_score
 
 
 def trials_table(trials: list[Trial]) -> list[dict]:

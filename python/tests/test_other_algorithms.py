@@ -3,7 +3,6 @@ the logged VW models are loaded back through MLflow and must predict the same.""
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 
 from automl_train import samples

@@ -3,7 +3,9 @@
 from automl_train.run import run_job
 
 
-def test_best_quality_not_worse_than_fast(env_warehouse, make_spec):
+def test_best_quality_not_worse_than_fast(env_warehouse, make_spec, monkeypatch):
+    # generous time budgets: the trial caps, not the machine's load, decide what is searched
+    monkeypatch.setenv("AUTOML_SEARCH_TIME_SCALE", "10")
     res = {}
     for preset in ("fast", "best_quality"):
         spec = make_spec("lightgbm_regressor", "regression", "public.sample_regression", preset=preset)
@@ -19,4 +21,4 @@ def test_best_quality_not_worse_than_fast(env_warehouse, make_spec):
     assert best["valid_rmse"] <= fast["valid_rmse"]
     # ... and on this fixed data set the held-out error does too
     assert best["test_rmse"] <= fast["test_rmse"]
-    assert best["train_seconds"] < 60
+    assert best["train_seconds"] < 120

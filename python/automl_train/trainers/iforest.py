@@ -3,7 +3,7 @@ imputation + ordinal codes for text columns + IsolationForest).
 
 With a label column (1 = anomaly) the contamination rate is the labelled
 training rate, candidates are scored by average precision on the validation
-split, and the test split gets precision/recall at the contamination rate.
+split (or cross-validated, see prep.search_folds), and the test split gets precision/recall at the contamination rate.
 Without one there is no validation signal: presets only grow the forest
 (100 / 200 / 400 trees) and the test split gets anomaly-score statistics.
 """
@@ -17,8 +17,8 @@ import pandas as pd
 
 from .. import metrics as M
 from ..errors import TrainError
-from ..prep import SEED, build_features, check_rows, split_indices
-from ..search import random_search, trials_table
+from ..prep import SEED, build_features, check_rows, search_folds, split_indices
+from ..search import over_folds, random_search, trials_table
 from ..tracking import pip_requirements, signature_for
 from . import Outcome, n_threads
 
@@ -82,14 +82,16 @@ def train_iforest(df: pd.DataFrame, spec, budget) -> Outcome:
     if has_label:
         contamination = float(np.clip(y[tr].mean(), 0.001, 0.5))
 
-        def fit_score(params):
-            m = _pipeline(fs, params, contamination).fit(X.iloc[tr])
-            return -average_precision_score(y[va], _anomaly_score(m, X.iloc[va])), m
+        def one(params, fit_rows, score_rows):
+            m = _pipeline(fs, params, contamination).fit(X.iloc[fit_rows])
+            return -average_precision_score(y[score_rows], _anomaly_score(m, X.iloc[score_rows])), None
 
-        best, trials = random_search(DEFAULTS, _space(), budget, fit_score)
+        folds = search_folds(tr, va, stratify=y)
+        best, trials = random_search(DEFAULTS, _space(), budget, over_folds(folds, one))
         chosen = best.params
     else:
         contamination = "auto"
+        folds = []
         chosen = dict(DEFAULTS, n_estimators=UNLABELLED_TREES[spec.preset])
         trials = []
     final = _pipeline(fs, chosen, contamination).fit(X.iloc[trva])
@@ -105,7 +107,7 @@ def train_iforest(df: pd.DataFrame, spec, budget) -> Outcome:
     params = {"n_rows": len(df), "n_features": X.shape[1], "n_categorical": len(fs.categorical),
               "n_train": len(tr), "n_valid": len(va), "n_test": len(te), "labelled": has_label,
               "label_column": label if has_label else None, "contamination": contamination,
-              "hp": chosen}
+              "hp": chosen, "search_folds": len(folds)}
     sample = X.iloc[te[:5]]
 
     def log_model(registered_model_name):

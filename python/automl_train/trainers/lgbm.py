@@ -1,8 +1,9 @@
 """LightGBM classifier, regressor and ranker (scikit-learn API).
 
-Search: early stopping on the validation split picks the number of trees for
-each candidate; the chosen candidate is refitted on train+validation with that
-many trees and scored on the test split.
+Search: early stopping on the validation split (or on each fold, see
+prep.search_folds) picks the number of trees for each candidate; the chosen
+candidate is refitted on train+validation with that many trees (the mean over
+folds) and scored on the test split.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pandas as pd
 
 from .. import metrics as M
 from ..errors import TrainError
-from ..prep import SEED, build_features, check_rows, group_split_indices, require_columns, split_indices
-from ..search import random_search, trials_table
+from ..prep import (SEED, build_features, check_rows, group_split_indices, require_columns, search_folds,
+                    split_indices)
+from ..search import over_folds, random_search, trials_table
 from ..tracking import pip_requirements, signature_for
 from . import Outcome, n_threads
 
@@ -70,26 +72,28 @@ def _log_model_fn(model, X_sample):
     return log_model
 
 
-def _search_and_refit(make, X, y, tr, va, score_fn, budget, fit_extra=None):
-    """Random search with early stopping, then refit on train+valid."""
+def _search_and_refit(make, X, y, folds, score_fn, budget, fit_extra=None):
+    """Random search with early stopping on each fold's score rows, then a
+    refit on train+valid with the mean best number of trees."""
     import lightgbm as lgb
 
-    fit_extra = fit_extra or (lambda idx: {})
-    Xtr, Xva = X.iloc[tr], X.iloc[va]
+    fit_extra = fit_extra or (lambda what: {})
 
-    def fit_score(params):
+    def one(params, fit_rows, score_rows):
         import warnings
 
         m = make(n_estimators=max_trees(params["learning_rate"]), **params, **_common())
+        Xs = X.iloc[score_rows]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
-            m.fit(Xtr, y[tr], **_eval_kwargs(m, Xva, y[va]),
-                  callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)], **fit_extra(("fit", tr, va)))
-        return score_fn(m, Xva, va), m
+            m.fit(X.iloc[fit_rows], y[fit_rows], **_eval_kwargs(m, Xs, y[score_rows]),
+                  callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)],
+                  **fit_extra(("fit", fit_rows, score_rows)))
+        return score_fn(m, Xs, score_rows), int(m.best_iteration_ or m.n_estimators_)
 
-    best, trials = random_search(DEFAULTS, _space(), budget, fit_score)
-    n_trees = max(1, int(best.fitted.best_iteration_ or best.fitted.n_estimators_))
-    trva = np.sort(np.concatenate([tr, va]))
+    best, trials = random_search(DEFAULTS, _space(), budget, over_folds(folds, one))
+    n_trees = max(1, int(round(float(np.mean(best.fitted)))))
+    trva = np.sort(np.concatenate([f for f in folds[0]]))
     final = make(n_estimators=n_trees, **best.params, **_common())
     final.fit(X.iloc[trva], y[trva], **fit_extra(("refit", trva, None)))
     chosen = dict(best.params, n_estimators=n_trees)
@@ -131,15 +135,20 @@ def train_classifier(df: pd.DataFrame, spec, budget) -> Outcome:
 
     def score(m, Xva, va_idx):
         from sklearn.metrics import log_loss
-        return log_loss(y[va_idx], m.predict_proba(Xva), labels=m.classes_)
 
-    final, chosen, best, trials = _search_and_refit(LGBMClassifier, X, y, tr, va, score, budget)
+        proba = np.full((len(va_idx), len(classes)), 1e-15)   # a fold may miss a rare class
+        proba[:, np.searchsorted(classes, m.classes_)] = m.predict_proba(Xva)
+        return log_loss(y[va_idx], proba, labels=classes)
+
+    folds = search_folds(tr, va, stratify=y)
+    final, chosen, best, trials = _search_and_refit(LGBMClassifier, X, y, folds, score, budget)
     proba = final.predict_proba(X.iloc[te])
     mets = {f"test_{k}": v for k, v in M.classification(y[te], proba, final.classes_).items()}
     mets["valid_log_loss"] = best.score
     mets["search_trials"] = float(len(trials))
     params = _base_params(spec, X, fs, len(df), tr, va, te)
-    params.update({"n_classes": len(classes), "classes": [str(c) for c in classes], "hp": chosen})
+    params.update({"n_classes": len(classes), "classes": [str(c) for c in classes], "hp": chosen,
+                   "search_folds": len(folds)})
     return Outcome(params, mets, _log_model_fn(final, X.iloc[te[:5]]),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})
 
@@ -161,12 +170,13 @@ def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     def score(m, Xva, va_idx):
         return float(np.sqrt(np.mean((m.predict(Xva) - y[va_idx]) ** 2)))
 
-    final, chosen, best, trials = _search_and_refit(LGBMRegressor, X, y, tr, va, score, budget)
+    folds = search_folds(tr, va)
+    final, chosen, best, trials = _search_and_refit(LGBMRegressor, X, y, folds, score, budget)
     mets = {f"test_{k}": v for k, v in M.regression(y[te], final.predict(X.iloc[te])).items()}
     mets["valid_rmse"] = best.score
     mets["search_trials"] = float(len(trials))
     params = _base_params(spec, X, fs, len(df), tr, va, te)
-    params["hp"] = chosen
+    params.update({"hp": chosen, "search_folds": len(folds)})
     return Outcome(params, mets, _log_model_fn(final, X.iloc[te[:5]]),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})
 
@@ -206,11 +216,12 @@ def train_ranker(df: pd.DataFrame, spec, budget) -> Outcome:
     def score(m, Xva, va_idx):
         return -M.ndcg_at(y[va_idx], m.predict(Xva), groups[va_idx], 10)
 
-    final, chosen, best, trials = _search_and_refit(LGBMRanker, X, y, tr, va, score, budget, fit_extra)
+    folds = search_folds(tr, va, groups=groups)
+    final, chosen, best, trials = _search_and_refit(LGBMRanker, X, y, folds, score, budget, fit_extra)
     mets = {f"test_{k}": v for k, v in M.ranking(y[te], final.predict(X.iloc[te]), groups[te]).items()}
     mets["valid_ndcg_at_10"] = -best.score
     mets["search_trials"] = float(len(trials))
     params = _base_params(spec, X, fs, len(df), tr, va, te)
-    params.update({"group_column": GROUP_COLUMN, "hp": chosen})
+    params.update({"group_column": GROUP_COLUMN, "hp": chosen, "search_folds": len(folds)})
     return Outcome(params, mets, _log_model_fn(final, X.iloc[te[:5]]),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})

@@ -5,6 +5,7 @@ Online learning over the shuffled training split for `passes` passes; the
 search tunes learning rate, power_t, l2, passes, quadratic interactions and
 a small hidden layer (--nn); the bandit tunes the cb_type (ips/dr/mtr) too and
 is scored by the doubly robust estimate of its policy's cost on validation.
+Small tables are cross-validated instead (prep.search_folds).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pandas as pd
 
 from .. import metrics as M
 from ..errors import TrainError
-from ..prep import SEED, build_features, check_rows, numeric_matrix, require_columns, split_indices
-from ..search import random_search, trials_table
+from ..prep import (SEED, build_features, check_rows, numeric_matrix, require_columns, search_folds,
+                    split_indices)
+from ..search import over_folds, random_search, trials_table
 from ..tracking import pip_requirements
 from . import Outcome, n_threads
 from .vw_model import Featurizer, VWModel, probabilities
@@ -36,7 +38,7 @@ def _space() -> dict:
     from scipy.stats import loguniform, randint, uniform
 
     return {"learning_rate": loguniform(0.05, 2.0), "power_t": uniform(0.0, 0.5),
-            "l2": [0.0, 1e-7, 1e-6, 1e-5], "passes": randint(1, 16), "quadratic": [False, True],
+            "l2": [0.0, 1e-7, 1e-6, 1e-5], "passes": randint(1, 11), "quadratic": [False, True],
             "nn": [0, 0, 8, 16]}
 
 
@@ -69,11 +71,9 @@ def _learn(args: str, examples: list[str], passes: int):
     return ws
 
 
-def _pyfunc_logger(ws, model: VWModel, tmpdir: str):
-    path = os.path.join(tmpdir, "model.vw")
-    ws.save(path)
-    ws.finish()
-
+def _pyfunc_logger(ws, model: VWModel):
+    """log_model for an Outcome: saves the workspace's model to a temporary
+    file, logs it with the pyfunc wrapper (and registers it), cleans up."""
     def log_model(registered_model_name):
         import shutil
 
@@ -81,7 +81,11 @@ def _pyfunc_logger(ws, model: VWModel, tmpdir: str):
 
         import automl_train
 
+        tmpdir = tempfile.mkdtemp(prefix="automl-vw-")
         try:
+            path = os.path.join(tmpdir, "model.vw")
+            ws.save(path)
+            ws.finish()
             return mlflow.pyfunc.log_model(
                 name="model", python_model=model, artifacts={"vw_model": path},
                 code_paths=[os.path.dirname(automl_train.__file__)],
@@ -125,15 +129,16 @@ def train_classifier(df: pd.DataFrame, spec, budget) -> Outcome:
         labels = [str(v + 1) for v in yi]
     ex = [f"{lab} {f}" for lab, f in zip(labels, feats)]
 
-    def fit_score(p):
-        ws = _learn(_args(p, head), [ex[i] for i in tr], p["passes"])
+    def one(p, fit_rows, score_rows):
+        ws = _learn(_args(p, head), [ex[i] for i in fit_rows], p["passes"])
         try:
-            proba = probabilities(kind, [ws.predict(feats[i]) for i in va])
+            proba = probabilities(kind, [ws.predict(feats[i]) for i in score_rows])
         finally:
             ws.finish()
-        return log_loss(yi[va], proba, labels=list(range(len(classes)))), None
+        return log_loss(yi[score_rows], proba, labels=list(range(len(classes)))), None
 
-    best, trials = random_search(DEFAULTS, _space(), budget, fit_score)
+    folds = search_folds(tr, va, stratify=y)
+    best, trials = random_search(DEFAULTS, _space(), budget, over_folds(folds, one))
     trva = np.sort(np.concatenate([tr, va]))
     ws = _learn(_args(best.params, head), [ex[i] for i in trva], best.params["passes"])
     proba = probabilities(kind, [ws.predict(feats[i]) for i in te])
@@ -142,10 +147,9 @@ def train_classifier(df: pd.DataFrame, spec, budget) -> Outcome:
     mets["search_trials"] = float(len(trials))
     params = _base(spec, X, fs, len(df), tr, va, te)
     params.update({"label_column": label, "n_classes": len(classes), "classes": [str(c) for c in classes],
-                   "vw_args": _args(best.params, head), "hp": best.params})
+                   "vw_args": _args(best.params, head), "hp": best.params, "search_folds": len(folds)})
     model = VWModel(kind, fz.to_dict(), classes=classes.tolist())
-    tmp = tempfile.mkdtemp(prefix="automl-vw-")
-    return Outcome(params, mets, _pyfunc_logger(ws, model, tmp),
+    return Outcome(params, mets, _pyfunc_logger(ws, model),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})
 
 
@@ -169,15 +173,16 @@ def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     def predict(ws, idx):
         return np.array([ws.predict(feats[i]) for i in idx], dtype=float) * y_std + y_mean
 
-    def fit_score(p):
-        ws = _learn(_args(p, head), [ex[i] for i in tr], p["passes"])
+    def one(p, fit_rows, score_rows):
+        ws = _learn(_args(p, head), [ex[i] for i in fit_rows], p["passes"])
         try:
-            pred = predict(ws, va)
+            pred = predict(ws, score_rows)
         finally:
             ws.finish()
-        return float(np.sqrt(np.mean((pred - y[va]) ** 2))), None
+        return float(np.sqrt(np.mean((pred - y[score_rows]) ** 2))), None
 
-    best, trials = random_search(DEFAULTS, _space(), budget, fit_score)
+    folds = search_folds(tr, va)
+    best, trials = random_search(DEFAULTS, _space(), budget, over_folds(folds, one))
     trva = np.sort(np.concatenate([tr, va]))
     ws = _learn(_args(best.params, head), [ex[i] for i in trva], best.params["passes"])
     mets = {f"test_{k}": v for k, v in M.regression(y[te], predict(ws, te)).items()}
@@ -185,10 +190,9 @@ def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     mets["search_trials"] = float(len(trials))
     params = _base(spec, X, fs, len(df), tr, va, te)
     params.update({"label_column": label, "vw_args": _args(best.params, head), "hp": best.params,
-                   "label_mean": y_mean, "label_std": y_std})
+                   "label_mean": y_mean, "label_std": y_std, "search_folds": len(folds)})
     model = VWModel("regression", fz.to_dict(), y_mean=y_mean, y_std=y_std)
-    tmp = tempfile.mkdtemp(prefix="automl-vw-")
-    return Outcome(params, mets, _pyfunc_logger(ws, model, tmp),
+    return Outcome(params, mets, _pyfunc_logger(ws, model),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})
 
 
@@ -243,22 +247,27 @@ def train_bandit(df: pd.DataFrame, spec, budget) -> Outcome:
     feats = fz.features(X)
     ex = [f"{a}:{c:.6g}:{p:.6g} {f}" for a, c, p, f in zip(actions, costs, probs, feats)]
     Xm, _ = numeric_matrix(X, fs)
-    cost_hat_tr = _cost_model(Xm, actions, costs, tr, k)       # for validation scores
-    cost_hat_trva = _cost_model(Xm, actions, costs, trva, k)   # for test estimates
+    folds = search_folds(tr, va)
+    # reward models for the DR estimates: one per fold (fitted on its fit rows)
+    # for the search, one on train+validation for the test split
+    cost_hats = [_cost_model(Xm, actions, costs, f, k) for f, _ in folds]
+    cost_hat_trva = _cost_model(Xm, actions, costs, trva, k)
 
     def head(p):
         return f"--cb {k} --cb_type {p['cb_type']}"
 
-    def fit_score(p):
-        ws = _learn(_args(p, head(p)), [ex[i] for i in tr], p["passes"])
+    def one(p, fit_rows, score_rows):
+        ws = _learn(_args(p, head(p)), [ex[i] for i in fit_rows], p["passes"])
         try:
-            chosen = np.array([ws.predict(feats[i]) for i in va], dtype=int)
+            chosen = np.array([ws.predict(feats[i]) for i in score_rows], dtype=int)
         finally:
             ws.finish()
-        m = M.bandit(chosen, actions[va], costs[va], probs[va], cost_hat_tr[va])
+        fold = next(i for i, (f, _) in enumerate(folds) if f is fit_rows)
+        m = M.bandit(chosen, actions[score_rows], costs[score_rows], probs[score_rows],
+                     cost_hats[fold][score_rows])
         return m["policy_cost_dr"], None
 
-    best, trials = random_search(CB_DEFAULTS, _cb_space(), budget, fit_score)
+    best, trials = random_search(CB_DEFAULTS, _cb_space(), budget, over_folds(folds, one))
     ws = _learn(_args(best.params, head(best.params)), [ex[i] for i in trva], best.params["passes"])
     chosen = np.array([ws.predict(feats[i]) for i in te], dtype=int)
     mets = {f"test_{k_}": v for k_, v in
@@ -267,8 +276,8 @@ def train_bandit(df: pd.DataFrame, spec, budget) -> Outcome:
     mets["search_trials"] = float(len(trials))
     params = _base(spec, X, fs, len(df), tr, va, te)
     params.update({"n_actions": k, "cost_from": "cost" if "cost" in df.columns else "-reward",
-                   "vw_args": _args(best.params, head(best.params)), "hp": best.params})
+                   "vw_args": _args(best.params, head(best.params)), "hp": best.params,
+                   "search_folds": len(folds)})
     model = VWModel("bandit", fz.to_dict())
-    tmp = tempfile.mkdtemp(prefix="automl-vw-")
-    return Outcome(params, mets, _pyfunc_logger(ws, model, tmp),
+    return Outcome(params, mets, _pyfunc_logger(ws, model),
                    {"features.json": fs.to_dict(), "search_trials.json": trials_table(trials)})
