@@ -11,7 +11,8 @@ and writes bench/results.md.
                                               list, record the cursor of page DEPTH
   bench.py measure PLAN.json OUT.json         run the wrk plan, raw results as JSON
   bench.py callgrind FILE OUT.json            top functions of a callgrind profile
-  bench.py report META MEASURE WALK ROWS CALLGRIND > results.md
+  bench.py callgrind-fcgi DIR OUT.json        instructions per FastCGI request
+  bench.py report META MEASURE WALK ROWS CALLGRIND CALLGRIND-FCGI > results.md
 """
 import base64, hashlib, hmac, json, os, statistics, subprocess, sys, time
 import urllib.request
@@ -186,6 +187,33 @@ def cmd_callgrind(prof, out):
                "breakdown": breakdown}, open(out, "w"))
 
 
+HANDLERS = {"handle_healthz": "healthz", "handle_get": "GET job", "handle_list": "list page"}
+
+
+def cmd_callgrind_fcgi(folder, out):
+    """One profile per pass of the FastCGI accept loop: name each by the handler it
+    ran, keep the last 5 of each kind (the warm-up GETs come first)."""
+    import re
+    dumps = []
+    for name in os.listdir(folder):
+        m = re.match(r"cg\.out(?:\.(\d+))?$", name)
+        if not m:
+            continue
+        text = open(os.path.join(folder, name), errors="replace").read()
+        tot = re.search(r"^(?:summary|totals): *(\d+)", text, re.M)
+        kinds = {k for h, k in HANDLERS.items() if re.search(r"\b%s\b" % h, text)}
+        if tot and len(kinds) == 1:
+            dumps.append((int(m.group(1) or 0), kinds.pop(), int(tot.group(1))))
+    dumps.sort()
+    res = {}
+    for kind in HANDLERS.values():
+        irs = [ir for _, k, ir in dumps if k == kind][-5:]
+        if len(irs) < 5:
+            sys.exit("callgrind-fcgi: %d profiles of %s, expected 5" % (len(irs), kind))
+        res[kind] = {"median": statistics.median(irs), "min": min(irs), "max": max(irs)}
+    json.dump(res, open(out, "w"))
+
+
 # ---- report ------------------------------------------------------------------
 
 def med(xs):
@@ -196,12 +224,13 @@ def fmt_ms(us):
     return "%.2f" % (us / 1000.0)
 
 
-def cmd_report(meta_file, meas_file, walk_file, rows_file, cg_file):
+def cmd_report(meta_file, meas_file, walk_file, rows_file, cg_file, cgf_file):
     meta = json.load(open(meta_file))
     meas = json.load(open(meas_file))
     walk = json.load(open(walk_file))
     rows = json.load(open(rows_file))
     cg = json.load(open(cg_file))
+    cgf = json.load(open(cgf_file))
     res = meas["results"]
     plan = meas["plan"]
     o = []
@@ -321,6 +350,26 @@ def cmd_report(meta_file, meas_file, walk_file, rows_file, cg_file):
     for ir, fn in cg["self"]:
         w("| %s | %.1f | `%s` |" % (format(ir, ","), 100.0 * ir / cg["total"], fn))
     w("")
+    w("## Instruction counts: FastCGI, per request in the steady state")
+    w("")
+    w("One FastCGI process under `valgrind --tool=callgrind --dump-before=FCGX_Accept_r` behind "
+      "its own lighttpd: one profile per pass of the accept loop, so each holds exactly one "
+      "request (reading it, handling it, answering, resetting the arena). After two warm-up "
+      "GETs, five requests of each kind, sequential; median (min-max).")
+    w("")
+    w("| request | Ir per request (min-max) |")
+    w("| --- | ---: |")
+    for kind in ("healthz", "GET job", "list page"):
+        d = cgf[kind]
+        w("| %s | %s (%s-%s) |" % (kind, format(int(d["median"]), ","), format(d["min"], ","),
+                                 format(d["max"], ",")))
+    w("")
+    w("A plain-CGI GET of a job costs %.0f times the instructions of the same GET in a "
+      "FastCGI process that is already running (%s vs %s); the list page (50 jobs, ~0.5 MB of "
+      "JSON) is the heaviest request." % (cg["total"] / cgf["GET job"]["median"],
+                                          format(cg["total"], ","),
+                                          format(int(cgf["GET job"]["median"]), ",")))
+    w("")
     w("Errors (socket errors and non-2xx answers) over all measured runs: %d." % total_err)
     print("\n".join(o))
     return 1 if total_err else 0
@@ -338,6 +387,8 @@ def main(argv):
         cmd_measure(*args)
     elif cmd == "callgrind":
         cmd_callgrind(*args)
+    elif cmd == "callgrind-fcgi":
+        cmd_callgrind_fcgi(*args)
     elif cmd == "report":
         sys.exit(cmd_report(*args))
     else:

@@ -4,18 +4,19 @@
 # double on loopback, measures side by side with wrk and writes bench/results.md.
 #
 # Usage: bench/run.sh [BUILD_DIR]      (default bench/.build; built there if needed)
-# Environment: BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (3), BENCH_WARMUP (1),
+# Environment: BENCH_ROUNDS (5), BENCH_SECONDS per wrk run (2), BENCH_WARMUP (1),
 #   BENCH_JOBS in the list table (10000), BENCH_FCGI_PROCS lighttpd's max-procs (2),
-#   BENCH_RESULTS output file (bench/results.md), BENCH_KEEP=1 keeps the temp dir.
+#   BENCH_TRIGGER_SLICE trigger pool per run (2500), BENCH_RESULTS output file
+#   (bench/results.md), BENCH_KEEP=1 keeps the temp dir.
 # Runs as root (the web servers drop to www-data). Everything it starts is
-# stopped on exit. Whole run: about 4 minutes.
+# stopped on exit. Whole run: about 4 minutes (plus the first build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$here/.." && pwd)
 BUILD=${1:-$here/.build}
-ROUNDS=${BENCH_ROUNDS:-3}
-SECS=${BENCH_SECONDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
+SECS=${BENCH_SECONDS:-2}
 WARMUP=${BENCH_WARMUP:-1}
 NJOBS=${BENCH_JOBS:-10000}
 PROCS=${BENCH_FCGI_PROCS:-2}
@@ -122,16 +123,15 @@ DBURL=$(bash "$SRC/tests/lib/pg.sh" start "$TMP/pg") || die "pg.sh start failed"
 sql() { psql "$DBURL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 # ---- files the servers (www-data) read and write -----------------------------
-mkdir -p "$TMP/dags" "$TMP/templates" "$TMP/bin" "$TMP/lighttpd/htdocs" "$TMP/lighttpd/upload" \
+mkdir -p "$TMP/dags" "$TMP/templates" "$TMP/bin" \
 	"$TMP/apache/htdocs" "$TMP/apache/run" "$TMP/apache/cgi-bin" "$TMP/work"
 cp "$SRC"/share/dags/*.py.in "$TMP/templates/"
 install -m 755 "$BUILD/automl-api" "$TMP/bin/automl-api"
 install -m 755 "$BUILD/automl-api" "$TMP/apache/cgi-bin/automl-api"
-chmod 755 "$TMP/templates" "$TMP/bin" "$TMP/apache" "$TMP/apache/htdocs" "$TMP/apache/cgi-bin" \
-	"$TMP/lighttpd" "$TMP/lighttpd/htdocs"
+chmod 755 "$TMP/templates" "$TMP/bin" "$TMP/apache" "$TMP/apache/htdocs" "$TMP/apache/cgi-bin"
 chmod 644 "$TMP"/templates/*
 chmod 1777 "$TMP/dags"
-chown -R "$RUN_USER:" "$TMP/lighttpd" "$TMP/apache/run"
+chown -R "$RUN_USER:" "$TMP/apache/run"
 
 # ---- the Airflow double ------------------------------------------------------
 # With TCP_NODELAY on its sockets: http.server writes the headers and the body of
@@ -175,30 +175,38 @@ AUTOML_CONFIG="$CONFIG" "$BUILD/automl-ctl" migrate >"$TMP/migrate.log" 2>&1 \
 	|| { cat "$TMP/migrate.log" >&2; die "automl-ctl migrate failed"; }
 
 # ---- lighttpd: mod_fastcgi, the way scripts/serve runs it --------------------
-cat >"$TMP/lighttpd/lighttpd.conf" <<EOF
+# lighttpd_start DIR PORT BIN-PATH MAX-PROCS: a lighttpd whose state lives in DIR
+# (owned by the run user); its pid is appended to pids.
+lighttpd_start() {
+	local dir=$1
+	mkdir -p "$dir/htdocs" "$dir/upload"
+	chown -R "$RUN_USER:" "$dir"
+	cat >"$dir/lighttpd.conf" <<EOF
 server.modules = ( "mod_fastcgi" )
-server.document-root = "$TMP/lighttpd/htdocs"
+server.document-root = "$dir/htdocs"
 server.bind = "127.0.0.1"
-server.port = $LPORT
+server.port = $2
 server.username = "$RUN_USER"
 server.groupname = "$RUN_USER"
-server.pid-file = "$TMP/lighttpd/lighttpd.pid"
-server.errorlog = "$TMP/lighttpd/error.log"
-server.upload-dirs = ( "$TMP/lighttpd/upload" )
+server.pid-file = "$dir/lighttpd.pid"
+server.errorlog = "$dir/error.log"
+server.upload-dirs = ( "$dir/upload" )
 server.max-keep-alive-requests = 1000000
 server.max-keep-alive-idle = 300
 fastcgi.server = ( "/" => ((
-	"socket" => "$TMP/lighttpd/automl-api.sock",
-	"bin-path" => "$TMP/bin/automl-api",
+	"socket" => "$dir/automl-api.sock",
+	"bin-path" => "$3",
 	"bin-environment" => ( "AUTOML_CONFIG" => "$CONFIG" ),
 	"check-local" => "disable",
 	"fix-root-scriptname" => "enable",
-	"max-procs" => $PROCS,
+	"max-procs" => $4,
 )))
 EOF
-"$LIGHTTPD" -tt -f "$TMP/lighttpd/lighttpd.conf" >/dev/null || die "lighttpd rejects its configuration"
-"$LIGHTTPD" -D -f "$TMP/lighttpd/lighttpd.conf" >"$TMP/lighttpd/stdout.log" 2>&1 &
-pids+=($!)
+	"$LIGHTTPD" -tt -f "$dir/lighttpd.conf" >/dev/null || die "lighttpd rejects its configuration"
+	"$LIGHTTPD" -D -f "$dir/lighttpd.conf" >"$dir/stdout.log" 2>&1 &
+	pids+=($!)
+}
+lighttpd_start "$TMP/lighttpd" "$LPORT" "$TMP/bin/automl-api" "$PROCS"
 
 # ---- Apache: the same binary as plain CGI (mod_cgid), one process per request --
 apache_conf="$TMP/apache/apache.conf"
@@ -381,6 +389,47 @@ grep -q '"job_id"' "$TMP/work/cgi.out" && head -n 1 "$TMP/work/cgi.out" | grep -
 	|| { head -c 600 "$TMP/work/cgi.out" >&2; die "the CGI GET under callgrind did not answer 200"; }
 python3 "$here/bench.py" callgrind "$TMP/work/callgrind.out" "$TMP/work/callgrind.json"
 
+# ---- callgrind: FastCGI, instructions per request in the steady state ----------
+# One FastCGI process under callgrind behind a second lighttpd; --dump-before=
+# FCGX_Accept_r writes one profile per pass of the accept loop, so dump k+1 holds
+# exactly request k. Two warm-up GETs first (the first connects to PostgreSQL and
+# does OpenSSL's first digest lookup), then 5 each of healthz, GET job, list page.
+log "callgrind: FastCGI per request"
+mkdir -p "$TMP/cgf"
+chmod 1777 "$TMP/cgf"
+cat >"$TMP/bin/automl-api-callgrind" <<EOF
+#!/bin/sh
+exec valgrind --tool=callgrind --dump-before=FCGX_Accept_r --callgrind-out-file=$TMP/cgf/cg.out $TMP/bin/automl-api
+EOF
+chmod 755 "$TMP/bin/automl-api-callgrind"
+CGPORT=$(free_port)
+lighttpd_start "$TMP/lighttpd-cg" "$CGPORT" "$TMP/bin/automl-api-callgrind" 1
+cg_lighttpd=${pids[-1]}
+for _ in $(seq 1 300); do
+	curl -fsS -o /dev/null "http://127.0.0.1:$CGPORT/healthz" 2>/dev/null && break
+	sleep 0.1
+done
+rm -f "$TMP"/cgf/cg.out*   # the profiles of the start-up probes above
+cg_get() { # PATH: one request through the profiled process, must answer 200
+	local code
+	code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CGPORT$1" -H "Authorization: Bearer $TOKEN")
+	[ "$code" = 200 ] || die "profiled FastCGI request $1 answered $code"
+}
+cg_get "$API/$JOB_ID"
+cg_get "$API/$JOB_ID"
+for _ in 1 2 3 4 5; do cg_get /healthz; done
+for _ in 1 2 3 4 5; do cg_get "$API/$JOB_ID"; done
+for _ in 1 2 3 4 5; do cg_get "$API?limit=50"; done
+cg_child=$(pgrep -P "$cg_lighttpd" | head -n 1 || true)
+kill "$cg_lighttpd"
+if [ -n "$cg_child" ]; then
+	pids+=("$cg_child")
+	for _ in $(seq 1 300); do kill -0 "$cg_child" 2>/dev/null || break; sleep 0.1; done
+	kill "$cg_child" 2>/dev/null || true
+fi
+python3 "$here/bench.py" callgrind-fcgi "$TMP/cgf" "$TMP/work/callgrind-fcgi.json" \
+	|| die "reading the FastCGI profiles failed"
+
 # ---- results.md -------------------------------------------------------------
 python3 - "$TMP/work/meta.json" <<EOF
 import json, sys, time, subprocess
@@ -407,7 +456,8 @@ json.dump({"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "command": ""
 EOF
 rc=0
 python3 "$here/bench.py" report "$TMP/work/meta.json" "$TMP/work/measure.json" \
-	"$TMP/work/walk.json" "$TMP/work/rows.json" "$TMP/work/callgrind.json" >"$TMP/work/results.md" || rc=$?
+	"$TMP/work/walk.json" "$TMP/work/rows.json" "$TMP/work/callgrind.json" \
+	"$TMP/work/callgrind-fcgi.json" >"$TMP/work/results.md" || rc=$?
 cp "$TMP/work/results.md" "$RESULTS"
 log "wrote $RESULTS"
 [ "$rc" -eq 0 ] || die "some requests failed (see the errors column in $RESULTS)"
