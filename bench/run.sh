@@ -6,7 +6,7 @@
 # Usage: bench/run.sh [BUILD_DIR]      (default bench/.build; built there if needed)
 # Environment: BENCH_ROUNDS (5), BENCH_SECONDS per wrk run (2), BENCH_WARMUP (1),
 #   BENCH_JOBS in the list table (10000), BENCH_FCGI_PROCS lighttpd's max-procs (2),
-#   BENCH_TRIGGER_SLICE trigger pool per run (2500), BENCH_RESULTS output file
+#   BENCH_TRIGGER_SLICE trigger pool per run (1500), BENCH_RESULTS output file
 #   (bench/results.md), BENCH_KEEP=1 keeps the temp dir.
 # Runs as root (the web servers drop to www-data). Everything it starts is
 # stopped on exit. Whole run: about 4 minutes (plus the first build).
@@ -28,7 +28,7 @@ for v in BENCH_ROUNDS BENCH_SECONDS BENCH_WARMUP BENCH_JOBS BENCH_FCGI_PROCS BEN
 	[ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
 done
 
-log() { echo "bench: $*" >&2; }
+log() { echo "bench: [${SECONDS}s] $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (the web servers drop to $RUN_USER)"
@@ -330,7 +330,7 @@ EOF
 
 # ---- the trigger pool: ready jobs with a DAG file each, one slice per run -----
 NSLICES=$((ROUNDS * 2))
-SLICE=${BENCH_TRIGGER_SLICE:-2500}
+SLICE=${BENCH_TRIGGER_SLICE:-1500}
 TRIG_MAX=$((SLICE - 16))   # count bound below the slice: never a job twice
 log "preparing $((NSLICES * SLICE)) ready jobs for the trigger benchmark"
 sql -c "INSERT INTO training_jobs (job_id, name, domain, owner, source_table, label_column,
