@@ -8,7 +8,8 @@
 # Environment: top_srcdir, top_builddir (set by make check; default: the tree
 # this file is in); AUTOML_TEST_PYTHON (default: the test virtualenv made by
 # scripts/install-deps); AUTOML_TEST_VALGRIND=1 runs the FastCGI processes under
-# valgrind; AUTOML_TEST_KEEP=1 keeps the temp dir; PYTEST_ADDOPTS passes through.
+# valgrind; AUTOML_TEST_KEEP=1 keeps the temp dir (it is kept after a failure too);
+# AUTOML_TEST_TMPDIR (default /tmp) holds it; PYTEST_ADDOPTS passes through.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,6 +77,21 @@ free_port() {
 }
 
 # ---- teardown ------------------------------------------------------------
+# After a failure, the logs worth reading go to the build tree (the temp dir,
+# with its database, is removed unless AUTOML_TEST_KEEP=1).
+keep_logs() {
+	local dest="$top_builddir/tests/integration/integ-logs" f
+	rm -rf "$dest"
+	mkdir -p "$dest" || return 0
+	for f in pytest.out test_store.out migrate.out airflow.log automl.conf \
+		lighttpd/error.log lighttpd/access.log lighttpd/lighttpd.conf \
+		apache/error.log apache/access.log apache/apache.conf pg/server.log; do
+		[ -f "$TMP/$f" ] && cp "$TMP/$f" "$dest/${f//\//-}"
+	done
+	cp -r "$TMP/san" "$TMP/valgrind" "$dest/" 2>/dev/null
+	echo "# logs kept in $dest"
+}
+
 cleanup() {
 	local rc=$? p i
 	set +e
@@ -101,7 +117,10 @@ cleanup() {
 	done
 	if [ -n "$TMP" ]; then
 		bash "$top_srcdir/tests/lib/pg.sh" stop "$TMP/pg" >/dev/null 2>&1
-		if [ "${AUTOML_TEST_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+		if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+			keep_logs
+		fi
+		if [ "${AUTOML_TEST_KEEP:-0}" = 1 ]; then
 			echo "# temp dir kept: $TMP"
 		else
 			rm -rf "$TMP"
@@ -112,7 +131,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/automl-integ.XXXXXX") || bail "mktemp failed"
+# Under /tmp (not $TMPDIR): www-data and postgres must reach it, and unix
+# socket paths must stay short.
+TMP=$(mktemp -d "${AUTOML_TEST_TMPDIR:-/tmp}/automl-integ.XXXXXX") || bail "mktemp failed"
 chmod 755 "$TMP"
 echo "# temp dir $TMP, build $top_builddir, source $top_srcdir"
 
@@ -320,8 +341,10 @@ while IFS=$'\t' read -r res name; do
 	if [ "$res" = ok ]; then n_pass=$((n_pass + 1)); else n_fail=$((n_fail + 1)); fi
 done <"$TMP/pytest.tap"
 echo "# pytest: $n_pass passed, $n_fail failed (exit $prc)"
-if [ "$n_pass" -eq 0 ] || { [ "$prc" -ne 0 ] && [ "$n_fail" -eq 0 ]; }; then
-	tap not-ok "pytest: exit status $prc with $n_fail failed tests"
+if [ "$((n_pass + n_fail))" -eq 0 ]; then
+	tap not-ok "pytest: no tests ran (exit status $prc)"
+elif [ "$prc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+	tap not-ok "pytest: exit status $prc without a failed test"
 fi
 [ "$n_fail" -eq 0 ] && [ "$prc" -eq 0 ] || show_logs
 
