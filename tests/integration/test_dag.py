@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import CFG, create_ok, env
+from conftest import CFG, create_ok, env, job_body
 
 INJECTIONS = [
     "x'; import os; PWNED = os.system('id') #",
@@ -100,3 +100,23 @@ def test_long_name_gives_valid_dag_id(api, domain, token):
     job = create_ok(api, token, domain, name="n" * 200)
     assert re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", job["airflow_dag_id"])
     ast.parse(job["rendered_dag"])
+
+
+def test_unwritable_dags_dir_stores_nothing(api, domain, token, double):
+    """Never half-done: without a published DAG there is no job (503)."""
+    d = env("AUTOML_TEST_DAGS_DIR")
+    before = set(os.listdir(d))
+    os.chmod(d, 0o555)
+    try:
+        r = api.create(token, job_body(domain, auto_trigger=True))
+    finally:
+        os.chmod(d, 0o1777)
+    assert r.status_code == 503, r.text
+    assert "detail" in r.json()
+    assert set(os.listdir(d)) == before
+    lst = api.request("GET", "/api/automl/train/jobs", token=token, params={"domain": domain})
+    assert lst.json()["items"] == []
+    assert not [x for x in double.runs() if domain in x["dag_id"]], "nothing was triggered"
+    # and with the folder back, the same request works
+    assert api.create(token, job_body(domain)).status_code == 201
+

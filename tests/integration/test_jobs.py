@@ -267,3 +267,17 @@ def test_unicode_name_roundtrip(api, domain, token):
     assert get_ok(api, token, job["job_id"])["name"] == name
     r = api.request("GET", JOBS, token=token, params={"domain": domain})
     assert r.json()["items"][0]["name"] == name
+
+
+def test_run_gone_from_airflow_fails_the_job(api, domain, token, double):
+    job = create_ok(api, token, domain, auto_trigger=True)
+    run_of(double, job)
+    # Airflow forgets everything (a metadata database reset): the run is gone
+    double._call("POST", "reset")
+    got = get_ok(api, token, job["job_id"])
+    assert got["status"] == "failed", got
+    assert got["error_message"], got
+    # and it can be retried: a new run in the (re-parsed) DAG
+    r = api.trigger(token, job["job_id"])
+    assert r.status_code == 200, r.text
+    assert len(double.runs(job["airflow_dag_id"])) == 1
