@@ -11,6 +11,8 @@
 # valgrind; AUTOML_TEST_KEEP=1 keeps the temp dir (it is kept after a failure too);
 # AUTOML_TEST_TMPDIR (default /tmp) holds it; PYTEST_ADDOPTS passes through.
 set -uo pipefail
+# lighttpd, apache2, runuser live in sbin, which a CI environment may not list
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
@@ -46,8 +48,8 @@ tap() {
 for b in automl-api automl-ctl tests/integration/test_store; do
 	[ -x "$top_builddir/$b" ] || bail "$top_builddir/$b not built (run make first)"
 done
-command -v lighttpd >/dev/null || bail "lighttpd not installed (scripts/install-deps)"
-APACHE=$(command -v apache2 || echo /usr/sbin/apache2)
+LIGHTTPD=$(command -v lighttpd) || bail "lighttpd not installed (scripts/install-deps)"
+APACHE=$(command -v apache2) || bail "apache2 not installed (scripts/install-deps)"
 [ -x "$APACHE" ] || bail "apache2 not installed (scripts/install-deps)"
 for m in mpm_event authz_core alias env cgid fcgid; do
 	[ -f "$APACHE_MODDIR/mod_$m.so" ] || bail "Apache module mod_$m missing ($APACHE_MODDIR; libapache2-mod-fcgid?)"
@@ -256,9 +258,9 @@ render() {
 		-e "s|@ASAN_OPTIONS@|$ASAN_OPTS|g" -e "s|@UBSAN_OPTIONS@|$UBSAN_OPTS|g" "$1"
 }
 render "$here/lighttpd.conf.in" >"$TMP/lighttpd/lighttpd.conf"
-lighttpd -tt -f "$TMP/lighttpd/lighttpd.conf" >"$TMP/lighttpd/check.out" 2>&1 \
+"$LIGHTTPD" -tt -f "$TMP/lighttpd/lighttpd.conf" >"$TMP/lighttpd/check.out" 2>&1 \
 	|| { diag <"$TMP/lighttpd/check.out"; bail "lighttpd rejects its configuration"; }
-lighttpd -D -f "$TMP/lighttpd/lighttpd.conf" >"$TMP/lighttpd/stdout.log" 2>&1 &
+"$LIGHTTPD" -D -f "$TMP/lighttpd/lighttpd.conf" >"$TMP/lighttpd/stdout.log" 2>&1 &
 pids+=($!)
 
 # ---- Apache ------------------------------------------------------------------
