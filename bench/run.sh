@@ -393,7 +393,8 @@ python3 "$here/bench.py" callgrind "$TMP/work/callgrind.out" "$TMP/work/callgrin
 # One FastCGI process under callgrind behind a second lighttpd; --dump-before=
 # FCGX_Accept_r writes one profile per pass of the accept loop, so dump k+1 holds
 # exactly request k. Two warm-up GETs first (the first connects to PostgreSQL and
-# does OpenSSL's first digest lookup), then 5 each of healthz, GET job, list page.
+# does OpenSSL's first digest lookup), then 5 each of healthz, GET job, first list
+# page, deep list page.
 log "callgrind: FastCGI per request"
 mkdir -p "$TMP/cgf"
 chmod 1777 "$TMP/cgf"
@@ -420,6 +421,7 @@ cg_get "$API/$JOB_ID"
 for _ in 1 2 3 4 5; do cg_get /healthz; done
 for _ in 1 2 3 4 5; do cg_get "$API/$JOB_ID"; done
 for _ in 1 2 3 4 5; do cg_get "$API?limit=50"; done
+for _ in 1 2 3 4 5; do cg_get "$API?limit=50&cursor=$CURSOR"; done
 cg_child=$(pgrep -P "$cg_lighttpd" | head -n 1 || true)
 kill "$cg_lighttpd"
 if [ -n "$cg_child" ]; then
