@@ -80,6 +80,25 @@ static int cgi_write(void *io, const char *src, size_t n)
 	return 0;
 }
 
+/* Plain CGI: consume what is left of the request body before exiting. A web
+ * server (Apache mod_cgid) that is still writing a body the program never
+ * read sees a reset and may lose the answer (401, 413, 415 are decided before
+ * the body is read). Bounded, so a huge upload cannot keep the process alive. */
+static void cgi_drain_stdin(void)
+{
+	char sink[65536];
+	size_t total = 0;
+
+	while (total < 64u * 1024 * 1024) {
+		ssize_t k = read(STDIN_FILENO, sink, sizeof(sink));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		total += (size_t)k;
+	}
+}
+
 /* PATH_INFO, or the path part of REQUEST_URI when the server sets none. */
 static const char *request_path(struct arena *a, const char *path_info, const char *uri)
 {
@@ -165,6 +184,7 @@ int main(void)
 
 	if (FCGX_IsCGI()) {
 		serve(&svc, svc_ok, arena, env_param, NULL, cgi_read, cgi_write, NULL);
+		cgi_drain_stdin();
 	} else {
 		FCGX_Request req;
 		struct fcgi_io io = { &req };
