@@ -58,6 +58,13 @@ Control API (no auth, never subject to faults; JSON in and out, 400 on bad input
                                              --parse-delay)} -> {"dag_id","parsed"}
   POST /_control/expire_tokens            every token issued so far expires now
   POST /_control/config                   {"token_lifetime": S, "parse_delay": S} (either)
+  POST /_control/mlflow_run               {"experiment","job_id","dag_run_id","run_id"}: a run
+                                             the MLflow endpoints below will find by its tags
+
+MLflow endpoints (the two the service uses to find a run a DAG could not report; no auth):
+  GET  /api/2.0/mlflow/experiments/get-by-name?experiment_name=E  200 | 404 RESOURCE_DOES_NOT_EXIST
+  POST /api/2.0/mlflow/runs/search  {"experiment_ids", "filter": "tags.automl_job_id = 'J' and
+        tags.automl_dag_run_id = 'R'", ...} -> {"runs": [{"info": {"run_id"}}]} (newest first)
 """
 import argparse, base64, datetime, json, os, re, secrets, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,6 +102,7 @@ class State:
         self.runs = []    # dicts, in creation order
         self.faults, self.fault_id = [], 0
         self.tokens = {}  # token -> expiry (epoch seconds)
+        self.mlflow_runs = []  # {"experiment","experiment_id","job_id","dag_run_id","run_id"}
         self.stats = {"token_requests": 0, "tokens_issued": 0, "triggers": 0,
                       "runs_created": 0, "faults_fired": 0, "requests": {}}
 
@@ -276,12 +284,40 @@ class Handler(BaseHTTPRequestHandler):
         if op == "expire_tokens" and self.command == "POST":
             st.tokens = {t: 0 for t in st.tokens}
             return {"expired": len(st.tokens)}
+        if op == "mlflow_run" and self.command == "POST":
+            keys = ("experiment", "job_id", "dag_run_id", "run_id")
+            if not all(isinstance(body.get(k), str) and body.get(k) for k in keys):
+                raise HttpError(400, "experiment, job_id, dag_run_id and run_id are required strings")
+            ids = {r["experiment"]: r["experiment_id"] for r in st.mlflow_runs}
+            run = {k: body[k] for k in keys}
+            run["experiment_id"] = ids.get(body["experiment"], str(len(ids) + 1))
+            st.mlflow_runs.insert(0, run)
+            return run
         if op == "config" and self.command == "POST":
             for k in ("token_lifetime", "parse_delay"):
                 if k in body:
                     setattr(st.opts, k, float(body[k]))
             return {"token_lifetime": st.opts.token_lifetime, "parse_delay": st.opts.parse_delay}
         raise HttpError(404, "unknown control operation")
+
+    def mlflow(self, st, op):
+        if op == "experiments/get-by-name" and self.command == "GET":
+            name = self.query.get("experiment_name", [""])[0]
+            for r in st.mlflow_runs:
+                if r["experiment"] == name:
+                    return 200, {"experiment": {"experiment_id": r["experiment_id"], "name": name}}
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no experiment"}
+        if op == "runs/search" and self.command == "POST":
+            b = self.json_body()
+            m = re.fullmatch(r"tags\.automl_job_id = '([^']*)' and tags\.automl_dag_run_id = '([^']*)'",
+                             str(b.get("filter", "")))
+            if not m or not isinstance(b.get("experiment_ids"), list):
+                return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "bad search"}
+            runs = [{"info": {"run_id": r["run_id"], "experiment_id": r["experiment_id"]}}
+                    for r in st.mlflow_runs if r["experiment_id"] in b["experiment_ids"]
+                    and (r["job_id"], r["dag_run_id"]) == m.groups()]
+            return 200, {"runs": runs[:int(b.get("max_results", 1000))]}
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "not here"}
 
     def authenticate(self, st, version):
         auth = self.headers.get("Authorization", "")
@@ -313,6 +349,8 @@ class Handler(BaseHTTPRequestHandler):
             st.tokens[token] = time.time() + st.opts.token_lifetime
             st.stats["tokens_issued"] += 1
             return 201, {"access_token": token}
+        if path.startswith("/api/2.0/mlflow/"):
+            return self.mlflow(st, path[len("/api/2.0/mlflow/"):])
         m = re.fullmatch(r"/api/v([12])/dags/([^/]+)(/dagRuns(?:/([^/]+))?)?", path)
         if not m:
             raise HttpError(404, "Not Found")

@@ -23,6 +23,7 @@
 #include "airflow.h"
 #include "buf.h"
 #include "log.h"
+#include "mlflow.h"
 #include "tap.h"
 
 static pid_t double_pid;
@@ -575,6 +576,55 @@ static void test_refused(void)
 	memcpy(url_buf, saved, sizeof(url_buf));
 }
 
+/* mlflow.c against the double's MLflow endpoints: the run a DAG could not
+ * report is found by its job and run tags, and only that one. */
+static void test_mlflow_lookup(void)
+{
+	const char *job = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+	const char *other = "3c90c3cc-0d44-4b50-8888-8dd25736052b";
+	struct config cfg;
+	struct mlflow *m;
+	char run[64], saved[64];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.airflow_connect_timeout_ms = 2000;
+	cfg.airflow_timeout_ms = 5000;
+	cfg.mlflow_tracking_uri = NULL;
+	ok(mlflow_new(&cfg) == NULL, "no tracking URI: no MLflow client");
+	cfg.mlflow_tracking_uri = (char *)"sqlite:///mlflow.db";
+	ok(mlflow_new(&cfg) == NULL, "a non-HTTP tracking URI: no MLflow client");
+	cfg.mlflow_tracking_uri = url_buf;
+	m = mlflow_new(&cfg);
+	if (!m)
+		bail("mlflow_new failed");
+	run[0] = '\0';
+	is_int(mlflow_find_run(m, "automl/d/n", job, "automl-x-a1", run, sizeof(run)), 0,
+			"no experiment yet: not found");
+	ctl_do("POST", "mlflow_run", "{\"experiment\":\"automl/d/n\",\"job_id\":"
+			"\"3c90c3cc-0d44-4b50-8888-8dd25736052a\",\"dag_run_id\":\"automl-x-a1\","
+			"\"run_id\":\"0123abcd\"}");
+	is_int(mlflow_find_run(m, "automl/d/n", job, "automl-x-a1", run, sizeof(run)), 1,
+			"run found by its tags");
+	is_str(run, "0123abcd", "its run id");
+	is_int(mlflow_find_run(m, "automl/d/n", other, "automl-x-a1", run, sizeof(run)), 0,
+			"another job's run is not taken");
+	is_int(mlflow_find_run(m, "automl/d/n", job, "automl-x-a2", run, sizeof(run)), 0,
+			"another attempt's run is not taken");
+	is_int(mlflow_find_run(m, "automl/d/n", "x' or 'a'='a", "automl-x-a1", run, sizeof(run)), -1,
+			"a job id that is not a uuid never reaches the filter");
+	is_int(mlflow_find_run(m, "automl/d/n", job, "a1' or '1", run, sizeof(run)), -1,
+			"a run id with a quote never reaches the filter");
+	mlflow_free(m);
+
+	memcpy(saved, url_buf, sizeof(saved));
+	snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%ld", closed_port());
+	m = mlflow_new(&cfg);
+	is_int(mlflow_find_run(m, "automl/d/n", job, "automl-x-a1", run, sizeof(run)), -1,
+			"MLflow down: could not ask (-1), not 'no run'");
+	mlflow_free(m);
+	memcpy(url_buf, saved, sizeof(url_buf));
+}
+
 int main(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -594,6 +644,7 @@ int main(void)
 	test_parse_delay();
 	test_token_lifetime();
 	test_refused();
+	test_mlflow_lookup();
 	ctl_do("POST", "reset", NULL);
 	is_int(run_count("automl__x"), 0, "reset forgets the runs");
 
