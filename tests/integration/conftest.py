@@ -209,6 +209,11 @@ class Double:
     def expire_tokens(self):
         return self._call("POST", "expire_tokens")
 
+    def mlflow_run(self, experiment, job_id, dag_run_id, run_id):
+        """An MLflow run (the double serves MLflow's search endpoints too)."""
+        return self._call("POST", "mlflow_run", {"experiment": experiment, "job_id": job_id,
+                                                 "dag_run_id": dag_run_id, "run_id": run_id})
+
 
 def pytest_collection_modifyitems(session, config, items):
     """Tests that stop the database run last (pytest groups parametrized

@@ -147,6 +147,22 @@ def test_trigger_ready_job(api, domain, token, double):
     assert len(double.runs(t["airflow_dag_id"])) == 1
 
 
+def test_run_that_could_not_report_completes_with_its_mlflow_run(api, domain, token, double):
+    """The DAG's write-back never arrived (worker lost after training): when
+    Airflow says success, reconciliation finds the MLflow run by the job's
+    tags and links it; a run of another attempt is not taken."""
+    job = create_ok(api, token, domain, auto_trigger=True)
+    assert job["status"] == "queued", job
+    run = run_of(double, job)
+    double.mlflow_run(job["mlflow_experiment_name"], job["job_id"], run["run_id"] + "-other", "r-other")
+    double.mlflow_run(job["mlflow_experiment_name"], job["job_id"], run["run_id"], "r-ours-0123")
+    double.set_run_state(job["airflow_dag_id"], run["run_id"], "success")
+    done = get_ok(api, token, job["job_id"])
+    assert done["status"] == "complete"
+    assert done["mlflow_run_id"] == "r-ours-0123"
+    assert done["error_message"] is None
+
+
 @pytest.mark.parametrize("threads", [8])
 def test_concurrent_triggers_exactly_one_run(api, domain, token, double, threads):
     job = create_ok(api, token, domain)
