@@ -26,10 +26,8 @@
 /* Why a literal could not be appended. */
 enum lit_why { LIT_OK, LIT_BAD_UTF8, LIT_TOO_BIG, LIT_NOMEM };
 
-/* Decode one strictly valid UTF-8 sequence at s[0..n). Returns its length
- * (1-4) and sets *cp, or 0 if it is invalid: a stray continuation byte, an
- * overlong form, a surrogate (U+D800..U+DFFF), a code point above U+10FFFF
- * or a sequence cut short. */
+/* Is s[0..n) strictly valid UTF-8 (job.h's utf8_decode: no overlongs,
+ * surrogates, code points above U+10FFFF or cut-short sequences)? */
 static int utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
