@@ -1,4 +1,5 @@
-/* dag.c - renders a job's Airflow DAG from its family's template, replacing
+/* dag.c - renders a job's Airflow DAG from its family's template followed by
+ * the shared common.py.in, replacing
  * each @@KEY@@ by a Python literal (never raw text), and publishes the result
  * atomically (temp file, fsync, rename, fsync dir) into the DAGs folder. */
 #ifndef _POSIX_C_SOURCE
@@ -22,6 +23,7 @@
 #define DAG_ID_MAX 250
 #define TMP_ID_MAX 200              /* bytes of the id used in a temp file name */
 #define DAG_PATH_MAX 4096
+#define DAG_COMMON_TEMPLATE "common"  /* common.py.in: follows every family's template */
 
 /* Why a literal could not be appended. */
 enum lit_why { LIT_OK, LIT_BAD_UTF8, LIT_TOO_BIG, LIT_NOMEM };
@@ -240,16 +242,35 @@ static enum aerr substitute(const char *path, const struct buf *tpl,
 	return why ? AE_NOMEM : AE_OK;
 }
 
+/* Render {dir}/{name}.py.in and append it to out. */
+static enum aerr render_file(const char *dir, const char *name, const struct placeholder *ph,
+		size_t nph, struct buf *out)
+{
+	char path[DAG_PATH_MAX];
+	struct buf tpl;
+	enum aerr rc;
+	int len;
+
+	len = snprintf(path, sizeof path, "%s/%s.py.in", dir, name);
+	if (len < 0 || (size_t)len >= sizeof path) {
+		log_error("dag: template path too long");
+		return AE_INTERNAL;
+	}
+	buf_init(&tpl, TEMPLATE_MAX + 1);
+	rc = read_template(path, &tpl);
+	if (rc == AE_OK)
+		rc = substitute(path, &tpl, ph, nph, out);
+	buf_free(&tpl);
+	return rc;
+}
+
 enum aerr dag_render(const struct config *cfg, const struct job *job, struct buf *out)
 {
 	enum aerr rc = AE_INTERNAL;
-	struct buf tpl, url;
+	struct buf url;
 	size_t start = out->len;
 	const char *family, *pt, *alg, *preset;
-	char path[DAG_PATH_MAX];
-	int len;
 
-	buf_init(&tpl, TEMPLATE_MAX + 1);
 	buf_init(&url, DAG_PATH_MAX);
 	family = algorithm_family(job->algorithm);
 	pt = problem_type_str(job->problem_type);
@@ -268,20 +289,12 @@ enum aerr dag_render(const struct config *cfg, const struct job *job, struct buf
 		log_error("dag: no templates directory configured");
 		goto out;
 	}
-	len = snprintf(path, sizeof path, "%s/%s.py.in", cfg->templates_dir, family);
-	if (len < 0 || (size_t)len >= sizeof path) {
-		log_error("dag: template path too long");
-		goto out;
-	}
 	if (cfg->public_url) {
 		if (buf_printf(&url, "%s/api/automl/train/jobs/%s/status", cfg->public_url, job->job_id)) {
 			rc = AE_NOMEM;
 			goto out;
 		}
 	}
-	rc = read_template(path, &tpl);
-	if (rc)
-		goto out;
 	{
 		const struct placeholder ph[] = {
 			{ "JOB_ID", job->job_id },
@@ -302,12 +315,16 @@ enum aerr dag_render(const struct config *cfg, const struct job *job, struct buf
 			{ "WAREHOUSE_CONN_ID", cfg->warehouse_conn_id },
 			{ "FEATURE_ENGINEERING_JOB_ID", job->feature_engineering_job_id },
 		};
-		rc = substitute(path, &tpl, ph, sizeof ph / sizeof ph[0], out);
+		const size_t nph = sizeof ph / sizeof ph[0];
+
+		/* the family's part (its job literals first), then the body every family shares */
+		rc = render_file(cfg->templates_dir, family, ph, nph, out);
+		if (rc == AE_OK)
+			rc = render_file(cfg->templates_dir, DAG_COMMON_TEMPLATE, ph, nph, out);
 	}
 out:
 	if (rc)
 		truncate_to(out, start);
-	buf_free(&tpl);
 	buf_free(&url);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* dag.h - rendering a job's Airflow DAG from its family's template file and
  * publishing it atomically into AUTOML_DAGS_DIR.
- * Templates (share/dags/<family>.py.in) contain placeholders @@KEY@@; each is
+ * A DAG is share/dags/<family>.py.in (what differs per family, and the job's
+ * literals) followed by share/dags/common.py.in (the tasks every family shares).
+ * Templates contain placeholders @@KEY@@; each is
  * replaced by a Python literal (str, int or None), never by raw text, so no
  * job field can become code.
  *

@@ -1,5 +1,7 @@
 """The DAG templates (share/dags/*.py.in): placeholders and rendering.
 
+A rendered DAG is the family's template followed by common.py.in (src/dag.h).
+
 The C renderer replaces each @@KEY@@ with a Python literal; here repr() plays
 its part, including hostile job fields, and the result must compile."""
 
@@ -36,8 +38,14 @@ def sample_values(**over):
     return v
 
 
+def template_source(family):
+    """What the C renderer reads: the family's part, then the shared part."""
+    dags = REPO / "share" / "dags"
+    return (dags / TEMPLATES[family]).read_text() + (dags / "common.py.in").read_text()
+
+
 def render(family, **over):
-    src = (REPO / "share" / "dags" / TEMPLATES[family]).read_text()
+    src = template_source(family)
     vals = sample_values(**over)
     # one pass, like the C renderer: a value containing @@X@@ is not re-expanded
     return PLACEHOLDER.sub(lambda m: repr(vals[m.group(1)]), src)
@@ -45,7 +53,7 @@ def render(family, **over):
 
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
 def test_placeholders_are_the_declared_ones(family):
-    src = (REPO / "share" / "dags" / TEMPLATES[family]).read_text()
+    src = template_source(family)
     used = set(PLACEHOLDER.findall(src))
     declared = header_placeholders()
     assert declared, "no placeholders found in src/dag.h"
@@ -81,6 +89,14 @@ def test_dag_arguments(family):
 
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
 def test_no_secret_in_template(family):
-    src = (REPO / "share" / "dags" / TEMPLATES[family]).read_text()
+    src = template_source(family)
     assert "PSK@@" not in src and "PASSWORD" not in src
     assert "{{" not in src, "Jinja markup in a template: job fields must never be Jinja-rendered"
+
+
+@pytest.mark.parametrize("family", sorted(TEMPLATES))
+def test_family_part_names_its_family(family):
+    """The family file carries what differs per family; the rest is shared."""
+    src = (REPO / "share" / "dags" / TEMPLATES[family]).read_text()
+    assert f'FAMILY = "{family}"' in src
+    assert "@@" not in src

@@ -517,6 +517,9 @@ static void test_render(void)
 	path_in(bad, sizeof bad, tmpdir, "tpl");
 	if (mkdir(bad, 0700) != 0)
 		bail("mkdir");
+	path_in(tpl, sizeof tpl, bad, "common.py.in");
+	if (write_file(tpl, "", 0))   /* the shared part: empty here */
+		bail("write");
 	path_in(tpl, sizeof tpl, bad, "lightgbm.py.in");
 	cfg.templates_dir = bad;
 	base_job(&job);
@@ -533,6 +536,26 @@ static void test_render(void)
 	is_str(out.data, "PREFIX\na = '" JOB_ID "'\nb = '" FE_ID "''balanced'\n# @ x@y\n",
 			"exact: output appended, placeholders adjacent, text verbatim");
 	buf_free(&out);
+
+	/* The shared common.py.in follows the family's part, placeholders and all;
+	 * without it nothing is rendered. */
+	{
+		char common[700];
+		static const char c[] = "tail = @@DAG_ID@@\n";
+		path_in(common, sizeof common, bad, "common.py.in");
+		if (write_file(tpl, "head = 1\n", 9) || write_file(common, c, sizeof c - 1))
+			bail("write");
+		buf_init(&out, OUT_MAX);
+		is_int(dag_render(&cfg, &job, &out), AE_OK, "common: rendered");
+		is_str(out.data, "head = 1\ntail = 'automl_3c90c3cc0d444b5088888dd25736052a'\n",
+				"common: appended after the family part");
+		buf_free(&out);
+		if (unlink(common) != 0)
+			bail("unlink");
+		render_fails(&cfg, &job, "common.py.in missing", AE_INTERNAL);
+		if (write_file(common, "", 0))
+			bail("write");
+	}
 
 	/* An empty template renders to nothing. */
 	if (write_file(tpl, "", 0))
@@ -582,6 +605,8 @@ static void test_render(void)
 	/* Missing template. */
 	unlink(tpl);
 	render_fails(&cfg, &job, "missing template", AE_INTERNAL);
+	path_in(tpl, sizeof tpl, bad, "common.py.in");
+	unlink(tpl);
 	rmdir(bad);
 
 	/* Output limit. */
