@@ -227,8 +227,7 @@ static int domain_ok(const char *s)
 	return 1;
 }
 
-/* The string value of a field, or NULL after recording why not. */
-static const char *want_string(json_object *body, const char *field, int required,
+const char *body_string(json_object *body, const char *field, int required, size_t max,
 		json_object *detail, int *present)
 {
 	json_object *v;
@@ -247,7 +246,50 @@ static const char *want_string(json_object *body, const char *field, int require
 		detail_add(detail, "body", field, "Input should not contain NUL characters", "string_type");
 		return NULL;
 	}
+	if ((size_t)json_object_get_string_len(v) > max) {
+		detail_add(detail, "body", field, "String is too long", "string_too_long");
+		return NULL;
+	}
 	return json_object_get_string(v);
+}
+
+json_object *body_object_parse(const char *body, size_t len, const char *const *known,
+		size_t nknown, json_object *detail)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *root = NULL;
+
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (len > 0 && len <= (size_t)0x7fffffff)
+		root = json_tokener_parse_ex(tok, body, (int)len);
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len) {
+		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
+		goto fail;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
+				"model_attributes_type");
+		goto fail;
+	}
+	json_tokener_free(tok);
+	json_object_object_foreach(root, key, val) {
+		int ok = 0;
+		(void)val;
+		for (size_t i = 0; i < nknown; i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok)
+			detail_add(detail, "body", key, strcmp(key, "owner") == 0
+					? "Extra inputs are not permitted (the owner is the token's subject)"
+					: "Extra inputs are not permitted", "extra_forbidden");
+	}
+	return root;
+fail:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return NULL;
 }
 
 static int want_enum(json_object *body, const char *field, const char *const *names, int n,
@@ -256,7 +298,7 @@ static int want_enum(json_object *body, const char *field, const char *const *na
 	char msg[512];
 	size_t off;
 	int present, i;
-	const char *s = want_string(body, field, required, detail, &present);
+	const char *s = body_string(body, field, required, SIZE_MAX, detail, &present);
 
 	if (!present)
 		return required ? -1 : def;
@@ -281,7 +323,6 @@ static const char *const known_fields[] = {
 enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		struct job_spec *spec, json_object **detail_out)
 {
-	json_tokener *tok = NULL;
 	json_object *root = NULL, *detail, *v;
 	const char *s;
 	int present, pt, alg, pre;
@@ -293,38 +334,15 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 	if (!detail)
 		return AE_NOMEM;
 
-	tok = json_tokener_new();
-	if (!tok) {
-		rc = AE_NOMEM;
-		goto out;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (len > 0 && len <= (size_t)0x7fffffff)
-		root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
-		goto out;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
-				"model_attributes_type");
+	root = body_object_parse(body, len, known_fields,
+			sizeof(known_fields) / sizeof(known_fields[0]), detail);
+	if (!root) {
+		if (json_object_array_length(detail) == 0)
+			rc = AE_NOMEM;
 		goto out;
 	}
 
-	json_object_object_foreach(root, key, val) {
-		int known = 0;
-		(void)val;
-		for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++)
-			if (strcmp(key, known_fields[i]) == 0)
-				known = 1;
-		if (!known)
-			detail_add(detail, "body", key, strcmp(key, "owner") == 0
-					? "Extra inputs are not permitted (the owner is the token's subject)"
-					: "Extra inputs are not permitted", "extra_forbidden");
-	}
-
-	s = want_string(root, "name", 1, detail, &present);
+	s = body_string(root, "name", 1, SIZE_MAX, detail, &present);
 	if (s) {
 		long n = text_chars(s);
 		if (n < 1 || n > 200)
@@ -334,7 +352,7 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		else
 			spec->name = arena_strdup(a, s);
 	}
-	s = want_string(root, "domain", 1, detail, &present);
+	s = body_string(root, "domain", 1, SIZE_MAX, detail, &present);
 	if (s) {
 		if (!domain_ok(s))
 			detail_add(detail, "body", "domain",
@@ -343,7 +361,7 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		else
 			spec->domain = arena_strdup(a, s);
 	}
-	s = want_string(root, "source_table", 1, detail, &present);
+	s = body_string(root, "source_table", 1, SIZE_MAX, detail, &present);
 	if (s) {
 		if (!table_ok(s))
 			detail_add(detail, "body", "source_table",
@@ -352,7 +370,7 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		else
 			spec->source_table = arena_strdup(a, s);
 	}
-	s = want_string(root, "label_column", 0, detail, &present);
+	s = body_string(root, "label_column", 0, SIZE_MAX, detail, &present);
 	if (!present) {
 		spec->label_column = "label";
 	} else if (s) {
@@ -406,8 +424,6 @@ out:
 	else
 		json_object_put(detail);
 	json_object_put(root);
-	if (tok)
-		json_tokener_free(tok);
 	return rc;
 }
 

@@ -88,6 +88,19 @@ struct job {
 void detail_add(json_object *detail, const char *where, const char *field,
 		const char *msg, const char *type);
 
+/* Parse a request body that must be one JSON object (strict, UTF-8 checked).
+ * Members not in known[] are recorded as extra_forbidden (the object is still
+ * returned). NULL when it is not a JSON object (an entry added to detail) or
+ * out of memory (nothing added). The caller puts the object. */
+json_object *body_object_parse(const char *body, size_t len, const char *const *known,
+		size_t nknown, json_object *detail);
+
+/* A string member of a body object (borrowed from it): NULL when absent (a
+ * "missing" entry if required), or not a NUL-free string of at most max bytes
+ * (an entry added). *present: the member is there and not null. */
+const char *body_string(json_object *body, const char *field, int required, size_t max,
+		json_object *detail, int *present);
+
 /* Parse and validate a create body. On AE_VALIDATION *detail is a new json
  * array (caller owns) naming every bad field; on AE_OK it is NULL. */
 enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,

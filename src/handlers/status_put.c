@@ -2,6 +2,7 @@
  * write-back, authenticated by the Authorization-PSK header. Only the
  * transitions of status_writeback_ok() are applied, in one conditional
  * statement; a repeated terminal write-back of the same run is answered 200. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "../service.h"
@@ -14,71 +15,45 @@ struct writeback {
 	const char *run_id, *mlflow_run_id, *registered_model_name, *error_message;
 };
 
-/* Optional string field: 0 ok (NULL if absent/null), -1 bad (detail added). */
-static int opt_string(json_object *root, const char *field, size_t max, json_object *detail,
-		struct arena *a, const char **out)
+/* Optional string member copied into the arena (NULL when absent or bad). */
+static const char *opt_string(json_object *root, const char *field, size_t max,
+		json_object *detail, struct arena *a)
 {
-	json_object *v;
+	int present;
+	const char *v = body_string(root, field, 0, max, detail, &present);
 
-	*out = NULL;
-	if (!json_object_object_get_ex(root, field, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_string)) {
-		detail_add(detail, "body", field, "Input should be a valid string", "string_type");
-		return -1;
-	}
-	if ((size_t)json_object_get_string_len(v) > max) {
-		detail_add(detail, "body", field, "String is too long", "string_too_long");
-		return -1;
-	}
-	*out = arena_strdup(a, json_object_get_string(v));
-	return 0;
+	return v ? arena_strdup(a, v) : NULL;
 }
 
+/* The validated body in *wb; returns the (possibly empty) error list, or NULL
+ * when out of memory. */
 static json_object *parse_body(struct request *r, struct writeback *wb)
 {
 	static const char *const known[] = { "status", "mlflow_run_id", "registered_model_name",
 		"error_message", "airflow_dag_run_id" };
-	json_tokener *tok = json_tokener_new();
-	json_object *root = NULL, *detail = json_object_new_array(), *v;
+	json_object *root, *detail = json_object_new_array();
+	const char *s;
+	int present;
 
-	if (!tok || !detail)
-		goto out;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != r->body_len) {
-		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
-		goto out;
+	if (!detail)
+		return NULL;
+	root = body_object_parse(r->body, r->body_len, known, sizeof(known) / sizeof(known[0]), detail);
+	if (!root) {
+		if (json_object_array_length(detail) == 0) {
+			json_object_put(detail);
+			return NULL;
+		}
+		return detail;
 	}
-	if (!json_object_is_type(root, json_type_object)) {
-		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
-				"model_attributes_type");
-		goto out;
-	}
-	json_object_object_foreach(root, key, val) {
-		int ok = 0;
-		(void)val;
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			detail_add(detail, "body", key, "Extra inputs are not permitted", "extra_forbidden");
-	}
-	if (!json_object_object_get_ex(root, "status", &v) || v == NULL) {
-		detail_add(detail, "body", "status", "Field required", "missing");
-	} else if (!json_object_is_type(v, json_type_string) ||
-		   status_parse(json_object_get_string(v), &wb->to)) {
+	s = body_string(root, "status", 1, SIZE_MAX, detail, &present);
+	if (s && status_parse(s, &wb->to))
 		detail_add(detail, "body", "status", "Input should be 'ready', 'queued', 'running', "
 				"'complete' or 'failed'", "enum");
-	}
-	opt_string(root, "mlflow_run_id", 256, detail, r->arena, &wb->mlflow_run_id);
-	opt_string(root, "registered_model_name", 256, detail, r->arena, &wb->registered_model_name);
-	opt_string(root, "error_message", MAX_FIELD, detail, r->arena, &wb->error_message);
-	opt_string(root, "airflow_dag_run_id", 250, detail, r->arena, &wb->run_id);
-out:
+	wb->mlflow_run_id = opt_string(root, "mlflow_run_id", 256, detail, r->arena);
+	wb->registered_model_name = opt_string(root, "registered_model_name", 256, detail, r->arena);
+	wb->error_message = opt_string(root, "error_message", MAX_FIELD, detail, r->arena);
+	wb->run_id = opt_string(root, "airflow_dag_run_id", 250, detail, r->arena);
 	json_object_put(root);
-	if (tok)
-		json_tokener_free(tok);
 	return detail;
 }
 
