@@ -105,33 +105,41 @@ static int hexval(char c)
 	return -1;
 }
 
+/* Decode the character at s[*i] (of n bytes): '+' is a space, %XX its byte.
+ * Advances *i past it. -1 for a bad escape or a NUL (raw or %00). */
+static int decode_char(const char *s, size_t n, size_t *i)
+{
+	char c = s[*i];
+
+	if (c == '+') {
+		c = ' ';
+	} else if (c == '%') {
+		int hi, lo;
+		if (n - *i < 3)
+			return -1;
+		hi = hexval(s[*i + 1]);
+		lo = hexval(s[*i + 2]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		c = (char)(hi * 16 + lo);
+		*i += 2;
+	}
+	(*i)++;
+	return c == '\0' ? -1 : (unsigned char)c;
+}
+
 char *http_url_decode(struct arena *a, const char *s, size_t n)
 {
 	char *out = arena_alloc(a, n + 1);
-	size_t k = 0;
+	size_t i = 0, k = 0;
 
 	if (!out)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-			if (n - i < 3)
-				return NULL;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return NULL;
-			c = (char)(hi * 16 + lo);
-			if (c == '\0')
-				return NULL;
-			i += 2;
-		}
-		if (c == '\0')
-			return NULL;   /* a raw NUL inside the range, too */
-		out[k++] = c;
+	while (i < n) {
+		int c = decode_char(s, n, &i);
+		if (c < 0)
+			return NULL;
+		out[k++] = (char)c;
 	}
 	out[k] = '\0';
 	return out;
@@ -143,23 +151,11 @@ static int key_equals(const char *s, size_t n, const char *name)
 {
 	size_t i = 0;
 
-	for (; i < n; i++, name++) {
-		char c = s[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-			if (n - i < 3)
-				return 0;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return 0;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == '\0' || *name != c)
+	while (i < n) {
+		int c = decode_char(s, n, &i);
+		if (c < 0 || (unsigned char)*name != c)
 			return 0;
+		name++;
 	}
 	return *name == '\0';
 }
