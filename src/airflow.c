@@ -533,10 +533,11 @@ static char *seg(struct airflow *af, const char *s)
 	return curl_easy_escape(af->curl, s ? s : "", 0);
 }
 
-enum af_rc airflow_unpause(struct airflow *af, const char *dag_id, char *err, size_t errlen)
+/* A request about one DAG (/dags/{dag_id}{suffix}) whose 200 answer is the
+ * DAG as a JSON object: the unpause and the lookup. */
+static enum af_rc dag_request(struct airflow *af, struct af_req *rq, const char *dag_id,
+		const char *suffix, char *err, size_t errlen)
 {
-	static const char body[] = "{\"is_paused\":false}";
-	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "the unpause" };
 	struct buf path;
 	json_object *o = NULL;
 	char *d;
@@ -546,21 +547,21 @@ enum af_rc airflow_unpause(struct airflow *af, const char *dag_id, char *err, si
 	err[0] = '\0';
 	buf_init(&path, 4096);
 	d = seg(af, dag_id);
-	if (!d || buf_printf(&path, "/dags/%s%s", d,
-			af->cfg->airflow_api == 1 ? "" : "?update_mask=is_paused"))
+	if (!d || buf_printf(&path, "/dags/%s%s", d, suffix))
 		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
+	rq->path = path.data;
+	rc = call(af, rq, &status, err, errlen);
 	if (rc)
 		goto out;
 	if (status != 200) {
-		rc = status_rc(af, &rq, status, dag_id, NULL, 0, err, errlen);
+		rc = status_rc(af, rq, status, dag_id, NULL, 0, err, errlen);
 		goto out;
 	}
 	o = resp_json(af);
 	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
 	if (rc)
-		snprintf(err, errlen, "Airflow's answer to the unpause is not a JSON object");
+		snprintf(err, errlen, "Airflow's answer to %s of DAG %s is not a JSON object",
+				rq->what, dag_id);
 out:
 	if (rc == AF_NOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
@@ -568,6 +569,15 @@ out:
 	curl_free(d);
 	buf_free(&path);
 	return rc;
+}
+
+enum af_rc airflow_unpause(struct airflow *af, const char *dag_id, char *err, size_t errlen)
+{
+	static const char body[] = "{\"is_paused\":false}";
+	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "the unpause" };
+
+	return dag_request(af, &rq, dag_id, af->cfg->airflow_api == 1 ? "" : "?update_mask=is_paused",
+			err, errlen);
 }
 
 enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *run_id,
@@ -680,34 +690,6 @@ out:
 enum af_rc airflow_dag_exists(struct airflow *af, const char *dag_id, char *err, size_t errlen)
 {
 	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the DAG lookup" };
-	struct buf path;
-	json_object *o = NULL;
-	char *d;
-	enum af_rc rc = AF_NOMEM;
-	long status;
 
-	err[0] = '\0';
-	buf_init(&path, 4096);
-	d = seg(af, dag_id);
-	if (!d || buf_printf(&path, "/dags/%s", d))
-		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
-	if (rc)
-		goto out;
-	if (status != 200) {
-		rc = status_rc(af, &rq, status, dag_id, NULL, 0, err, errlen);
-		goto out;
-	}
-	o = resp_json(af);
-	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
-	if (rc)
-		snprintf(err, errlen, "Airflow's answer about DAG %s is not a JSON object", dag_id);
-out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
-	json_object_put(o);
-	curl_free(d);
-	buf_free(&path);
-	return rc;
+	return dag_request(af, &rq, dag_id, "", err, errlen);
 }
