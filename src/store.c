@@ -597,13 +597,41 @@ static enum aerr rows_to_jobs(struct arena *a, const PGresult *res, struct job *
 	return AE_OK;
 }
 
-/* Exactly one row -> *out; none -> AE_NOT_FOUND. */
 static enum aerr one_job(struct arena *a, const PGresult *res, struct job *out)
 {
 	if (PQntuples(res) < 1)
 		return AE_NOT_FOUND;
 	return row_to_job(a, res, 0, out, NULL);
 }
+
+/* Run a statement that answers at most one job row into *out (AE_NOT_FOUND
+ * when it answers none). */
+static enum aerr exec_one_job(struct store *s, struct arena *a, const char *sql, int nparams,
+		const char *const *params, struct job *out)
+{
+	PGresult *res = NULL;
+	enum aerr rc = sql_exec(s, sql, nparams, params, &res);
+
+	if (rc == AE_OK)
+		rc = one_job(a, res, out);
+	PQclear(res);
+	return rc;
+}
+
+/* Run a statement that answers job rows into an arena array. */
+static enum aerr exec_jobs(struct store *s, struct arena *a, const char *sql, int nparams,
+		const char *const *params, struct job **out, const char ***keys, size_t *n)
+{
+	PGresult *res = NULL;
+	enum aerr rc = sql_exec(s, sql, nparams, params, &res);
+
+	if (rc == AE_OK)
+		rc = rows_to_jobs(a, res, out, keys, n);
+	PQclear(res);
+	return rc;
+}
+
+/* Exactly one row -> *out; none -> AE_NOT_FOUND. */
 
 /* PostgreSQL array literal {"a","b"} of the strings, each quoted with " and \
  * escaped, so commas, braces, quotes and NULL-like words stay plain text. */
@@ -783,7 +811,6 @@ enum aerr store_insert_job(struct store *s, struct arena *a, struct job *job)
 {
 	char attempts[16];
 	const char *params[20];
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	if ((unsigned)job->problem_type >= PT__MAX || (unsigned)job->algorithm >= ALG__MAX ||
@@ -819,21 +846,13 @@ enum aerr store_insert_job(struct store *s, struct arena *a, struct job *job)
 	params[17] = job->error_message;
 	params[18] = job->feature_engineering_job_id;
 	params[19] = attempts;
-	rc = sql_exec(s, SQL_INSERT, 20, params, &res);
-	if (rc)
-		goto out;
-	rc = one_job(a, res, job);
-	if (rc == AE_NOT_FOUND)
-		rc = AE_DB;
-out:
-	PQclear(res);
-	return rc;
+	rc = exec_one_job(s, a, SQL_INSERT, 20, params, job);
+	return rc == AE_NOT_FOUND ? AE_DB : rc;
 }
 
 enum aerr store_get_job(struct store *s, struct arena *a, const char *job_id, struct job *out)
 {
 	const char *params[1] = { job_id };
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	if (job_id == NULL || !uuid_valid(job_id))
@@ -841,13 +860,7 @@ enum aerr store_get_job(struct store *s, struct arena *a, const char *job_id, st
 	rc = store_ensure(s);
 	if (rc)
 		return rc;
-	rc = sql_exec(s, SQL_GET, 1, params, &res);
-	if (rc)
-		goto out;
-	rc = one_job(a, res, out);
-out:
-	PQclear(res);
-	return rc;
+	return exec_one_job(s, a, SQL_GET, 1, params, out);
 }
 
 static const char *enum_filter(int v, int max, const char *(*str)(int), int *bad)
@@ -931,7 +944,6 @@ enum aerr store_get_jobs(struct store *s, struct arena *a, const char *const *id
 		struct job **out, size_t *n)
 {
 	const char *params[1];
-	PGresult *res = NULL;
 	size_t i;
 	enum aerr rc;
 
@@ -948,18 +960,11 @@ enum aerr store_get_jobs(struct store *s, struct arena *a, const char *const *id
 	rc = store_ensure(s);
 	if (rc)
 		return rc;
-	rc = sql_exec(s, SQL_GET_MANY, 1, params, &res);
-	if (rc)
-		goto out;
-	rc = rows_to_jobs(a, res, out, NULL, n);
-out:
-	PQclear(res);
-	return rc;
+	return exec_jobs(s, a, SQL_GET_MANY, 1, params, out, NULL, n);
 }
 
 enum aerr store_list_active(struct store *s, struct arena *a, struct job **out, size_t *n)
 {
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	*out = NULL;
@@ -967,13 +972,7 @@ enum aerr store_list_active(struct store *s, struct arena *a, struct job **out, 
 	rc = store_ensure(s);
 	if (rc)
 		return rc;
-	rc = sql_exec(s, SQL_LIST_ACTIVE, 0, NULL, &res);
-	if (rc)
-		goto out;
-	rc = rows_to_jobs(a, res, out, NULL, n);
-out:
-	PQclear(res);
-	return rc;
+	return exec_jobs(s, a, SQL_LIST_ACTIVE, 0, NULL, out, NULL, n);
 }
 
 /* ---- trigger claim ----------------------------------------------------- */
@@ -981,7 +980,6 @@ out:
 enum aerr store_claim(struct store *s, struct arena *a, const char *job_id, struct job *out)
 {
 	const char *params[1] = { job_id };
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	if (job_id == NULL || !uuid_valid(job_id))
@@ -989,12 +987,7 @@ enum aerr store_claim(struct store *s, struct arena *a, const char *job_id, stru
 	rc = store_begin(s);
 	if (rc)
 		return rc;
-	rc = sql_exec(s, SQL_CLAIM, 1, params, &res);
-	if (rc)
-		goto out;
-	rc = one_job(a, res, out);
-out:
-	PQclear(res);
+	rc = exec_one_job(s, a, SQL_CLAIM, 1, params, out);
 	if (rc)
 		store_rollback(s);
 	return rc;
@@ -1005,7 +998,6 @@ enum aerr store_claim_finish(struct store *s, struct arena *a, const char *job_i
 {
 	char att[16];
 	const char *params[3] = { job_id, run_id, att };
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	if (s->tx == TX_NONE) {
@@ -1013,15 +1005,9 @@ enum aerr store_claim_finish(struct store *s, struct arena *a, const char *job_i
 		return AE_INTERNAL;
 	}
 	snprintf(att, sizeof att, "%d", attempt);
-	rc = sql_exec(s, SQL_CLAIM_FINISH, 3, params, &res);
-	if (rc)
-		goto out;
-	rc = one_job(a, res, out);
-	if (rc)
-		goto out;
-	rc = store_commit(s);
-out:
-	PQclear(res);
+	rc = exec_one_job(s, a, SQL_CLAIM_FINISH, 3, params, out);
+	if (rc == AE_OK)
+		rc = store_commit(s);
 	if (rc)
 		store_rollback(s);
 	return rc;
@@ -1073,7 +1059,6 @@ enum aerr store_reconcile(struct store *s, struct arena *a, const char *job_id,
 		const char *error_message, struct job *out)
 {
 	const char *params[5];
-	PGresult *res = NULL;
 	enum aerr rc;
 
 	if ((unsigned)to >= ST__MAX || run_id == NULL) {
@@ -1090,15 +1075,8 @@ enum aerr store_reconcile(struct store *s, struct arena *a, const char *job_id,
 	params[2] = status_str(to);
 	params[3] = mlflow_run_id;
 	params[4] = error_message;
-	rc = sql_exec(s, SQL_RECONCILE, 5, params, &res);
-	if (rc)
-		goto out;
-	rc = one_job(a, res, out);
-	if (rc == AE_NOT_FOUND)
-		rc = AE_CONFLICT;
-out:
-	PQclear(res);
-	return rc;
+	rc = exec_one_job(s, a, SQL_RECONCILE, 5, params, out);
+	return rc == AE_NOT_FOUND ? AE_CONFLICT : rc;
 }
 
 enum aerr store_write_back(struct store *s, struct arena *a, const char *job_id,
