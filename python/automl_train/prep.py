@@ -169,3 +169,31 @@ def search_folds(tr: np.ndarray, va: np.ndarray, stratify=None, groups=None) -> 
     else:
         splits = KFold(n_splits=CV_FOLDS, shuffle=True, random_state=SEED).split(trva)
     return [(trva[a], trva[b]) for a, b in splits]
+
+
+@dataclass
+class RegressionData:
+    """A regression table ready to train on: features, numeric label, splits."""
+    df: pd.DataFrame
+    X: pd.DataFrame
+    fs: FeatureSet
+    y: np.ndarray
+    tr: np.ndarray
+    va: np.ndarray
+    te: np.ndarray
+
+
+def regression_data(df: pd.DataFrame, label: str, table: str) -> RegressionData:
+    """Rows with a label, the feature set and the train/validation/test split of
+    a regression table; a label column with text in it is the job's error."""
+    require_columns(df, [label], table, "label column")
+    yraw = pd.to_numeric(df[label], errors="coerce")
+    if yraw.notna().sum() < df[label].notna().sum():
+        raise TrainError(f"regression label column {label!r} has non-numeric values")
+    df = df[yraw.notna()].reset_index(drop=True)
+    check_rows(len(df), table)
+    X, fs = build_features(df, [label], table)
+    y = pd.to_numeric(df[label]).to_numpy(dtype=float)
+    tr, va, te = split_indices(len(df))
+    return RegressionData(df, X, fs, y, tr, va, te)
+

@@ -15,8 +15,8 @@ import pandas as pd
 
 from .. import metrics as M
 from ..errors import TrainError
-from ..prep import (SEED, build_features, check_rows, group_split_indices, require_columns, search_folds,
-                    split_indices)
+from ..prep import (SEED, build_features, check_rows, group_split_indices, regression_data,
+                    require_columns, search_folds, split_indices)
 from ..search import over_folds, random_search, trials_table
 from ..tracking import pip_requirements, signature_for
 from . import Outcome, n_threads
@@ -157,15 +157,8 @@ def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     from lightgbm import LGBMRegressor
 
     label = spec.label_column
-    require_columns(df, [label], spec.source_table, "label column")
-    yraw = pd.to_numeric(df[label], errors="coerce")
-    if yraw.notna().sum() < df[label].notna().sum():
-        raise TrainError(f"regression label column {label!r} has non-numeric values")
-    df = df[yraw.notna()].reset_index(drop=True)
-    check_rows(len(df), spec.source_table)
-    X, fs = build_features(df, [label], spec.source_table)
-    y = pd.to_numeric(df[label]).to_numpy(dtype=float)
-    tr, va, te = split_indices(len(df))
+    d = regression_data(df, label, spec.source_table)
+    df, X, fs, y, tr, va, te = d.df, d.X, d.fs, d.y, d.tr, d.va, d.te
 
     def score(m, Xva, va_idx):
         return float(np.sqrt(np.mean((m.predict(Xva) - y[va_idx]) ** 2)))

@@ -19,8 +19,8 @@ import pandas as pd
 
 from .. import metrics as M
 from ..errors import TrainError
-from ..prep import (SEED, build_features, check_rows, numeric_matrix, require_columns, search_folds,
-                    split_indices)
+from ..prep import (SEED, build_features, check_rows, numeric_matrix, regression_data,
+                    require_columns, search_folds, split_indices)
 from ..search import over_folds, random_search, trials_table
 from ..tracking import pip_requirements
 from . import Outcome, n_threads
@@ -155,15 +155,8 @@ def train_classifier(df: pd.DataFrame, spec, budget) -> Outcome:
 
 def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     label = spec.label_column
-    require_columns(df, [label], spec.source_table, "label column")
-    yraw = pd.to_numeric(df[label], errors="coerce")
-    if yraw.notna().sum() < df[label].notna().sum():
-        raise TrainError(f"regression label column {label!r} has non-numeric values")
-    df = df[yraw.notna()].reset_index(drop=True)
-    check_rows(len(df), spec.source_table)
-    X, fs = build_features(df, [label], spec.source_table)
-    y = pd.to_numeric(df[label]).to_numpy(dtype=float)
-    tr, va, te = split_indices(len(df))
+    d = regression_data(df, label, spec.source_table)
+    df, X, fs, y, tr, va, te = d.df, d.X, d.fs, d.y, d.tr, d.va, d.te
     y_mean, y_std = float(y[tr].mean()), float(y[tr].std()) or 1.0
     fz = Featurizer.fit(X.iloc[tr], fs)
     feats = fz.features(X)
