@@ -13,8 +13,8 @@ static json_object *str_or_null(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
-/* Splits every ids= value on commas into ids[]; returns the count, or -1
- * after writing a 422. */
+/* Splits every ids= value on commas into ids[], each id once; returns the
+ * count, or -1 after writing a 422. */
 static long collect_ids(struct request *r, const char **ids)
 {
 	const char **vals;
@@ -33,6 +33,11 @@ static long collect_ids(struct request *r, const char **ids)
 						"uuid_parsing");
 				return -1;
 			}
+			int dup = 0;
+			for (long k = 0; k < n; k++)
+				dup |= strcasecmp(ids[k], tok) == 0;
+			if (dup)
+				continue;   /* each job is answered once */
 			if (n == MAX_IDS) {
 				http_respond_invalid(r, "query", "ids", "At most 100 ids per request",
 						"too_long");
@@ -83,16 +88,9 @@ void handle_status_bulk(struct request *r)
 			if (strcasecmp(jobs[k].job_id, ids[i]) == 0)
 				j = &jobs[k];
 		if (!j || !principal_may_access(&r->principal, j->domain)) {
-			int dup = 0;
-			for (size_t k = 0; k < json_object_array_length(missing); k++)
-				if (strcasecmp(json_object_get_string(json_object_array_get_idx(missing, k)), ids[i]) == 0)
-					dup = 1;
-			if (!dup)
-				json_object_array_add(missing, json_object_new_string(ids[i]));
+			json_object_array_add(missing, json_object_new_string(ids[i]));
 			continue;
 		}
-		if (j->sync_age_s == -2)
-			continue;   /* already listed (duplicate id) */
 		service_reconcile(r->svc, r->arena, j, 0);
 		json_object *o = json_object_new_object();
 		if (!o)
@@ -105,7 +103,6 @@ void handle_status_bulk(struct request *r)
 		json_object_object_add(o, "registered_model_name", str_or_null(j->registered_model_name));
 		json_object_object_add(o, "airflow_dag_run_id", str_or_null(j->airflow_dag_run_id));
 		json_object_array_add(items, o);
-		j->sync_age_s = -2;
 	}
 	json_object_object_add(body, "items", items);
 	json_object_object_add(body, "not_found", missing);

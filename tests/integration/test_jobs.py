@@ -255,9 +255,12 @@ def test_bulk_status(api, domain, token, double):
     assert get_ok(api, token, c["job_id"])["status"] == "running"
     # comma-separated too, and duplicates answered once
     r = api.request("GET", JOBS + "/status", token=token,
-                    params={"ids": "%s,%s,%s" % (a["job_id"], a["job_id"], b["job_id"])})
+                    params={"ids": "%s,%s,%s,%s,%s" % (a["job_id"], a["job_id"], b["job_id"],
+                                                       unknown, unknown)})
     assert r.status_code == 200, r.text
     assert status_map(r.json()) == {a["job_id"]: "ready", b["job_id"]: "queued"}
+    assert len(r.json()["items"]) == 2, r.json()
+    assert r.json()["not_found"] == [unknown], r.json()
 
 
 def test_job_ids_case_insensitive_or_404(api, domain, token):
