@@ -31,6 +31,7 @@ struct airflow {
 	struct buf resp;            /* answer body of the last request */
 	int toobig;                 /* the last answer passed AF_MAX_BODY */
 	char curl_err[CURL_ERROR_SIZE];
+	long limit_ms;              /* airflow_set_limit_ms: cap on both timeouts, 0 = none */
 };
 
 /* One request as the call sites describe it. */
@@ -187,6 +188,19 @@ static int add_header(struct curl_slist **l, const char *line)
 
 /* Sends one request. Returns AF_OK with *status set when Airflow answered at
  * all (any status), else the transport failure with a message in err. */
+void airflow_set_limit_ms(struct airflow *af, long ms)
+{
+	af->limit_ms = ms < 0 ? 0 : ms;
+}
+
+/* A configured timeout under the current cap. */
+static long capped(const struct airflow *af, long ms)
+{
+	if (af->limit_ms > 0 && (ms <= 0 || ms > af->limit_ms))
+		return af->limit_ms;
+	return ms;
+}
+
 static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *status,
 		char *err, size_t errlen)
 {
@@ -195,7 +209,8 @@ static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *sta
 	CURL *c = af->curl;
 	CURLcode cc;
 	enum af_rc rc = AF_NOMEM;
-	long sent = 0;
+	long sent = 0, connect_ms = capped(af, af->cfg->airflow_connect_timeout_ms),
+	     total_ms = capped(af, af->cfg->airflow_timeout_ms);
 	int oserr = 0;
 
 	*status = 0;
@@ -233,10 +248,10 @@ static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *sta
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, af->curl_err);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, af);
-	if (af->cfg->airflow_connect_timeout_ms > 0)
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, af->cfg->airflow_connect_timeout_ms);
-	if (af->cfg->airflow_timeout_ms > 0)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, af->cfg->airflow_timeout_ms);
+	if (connect_ms > 0)
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	if (total_ms > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
 	if (rq->body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -262,10 +277,10 @@ static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *sta
 		rc = AF_TIMEOUT;
 		if (sent == 0)   /* nothing went out: the connect timed out */
 			snprintf(err, errlen, "Airflow did not accept the connection within %ld ms",
-					af->cfg->airflow_connect_timeout_ms);
+					connect_ms);
 		else
 			snprintf(err, errlen, "Airflow did not answer %s within %ld ms", rq->what,
-					af->cfg->airflow_timeout_ms);
+					total_ms);
 		break;
 	case CURLE_COULDNT_CONNECT:
 		rc = AF_UNAVAILABLE;
@@ -534,9 +549,10 @@ static char *seg(struct airflow *af, const char *s)
 }
 
 /* A request about one DAG (/dags/{dag_id}{suffix}) whose 200 answer is the
- * DAG as a JSON object: the unpause and the lookup. */
+ * DAG as a JSON object: the unpause and the lookup. *paused (may be NULL):
+ * its is_paused member. */
 static enum af_rc dag_request(struct airflow *af, struct af_req *rq, const char *dag_id,
-		const char *suffix, char *err, size_t errlen)
+		const char *suffix, int *paused, char *err, size_t errlen)
 {
 	struct buf path;
 	json_object *o = NULL;
@@ -562,6 +578,11 @@ static enum af_rc dag_request(struct airflow *af, struct af_req *rq, const char 
 	if (rc)
 		snprintf(err, errlen, "Airflow's answer to %s of DAG %s is not a JSON object",
 				rq->what, dag_id);
+	if (rc == AF_OK && paused) {
+		json_object *p = NULL;
+
+		*paused = json_object_object_get_ex(o, "is_paused", &p) && json_object_get_boolean(p);
+	}
 out:
 	if (rc == AF_NOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
@@ -577,7 +598,7 @@ enum af_rc airflow_unpause(struct airflow *af, const char *dag_id, char *err, si
 	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "the unpause" };
 
 	return dag_request(af, &rq, dag_id, af->cfg->airflow_api == 1 ? "" : "?update_mask=is_paused",
-			err, errlen);
+			NULL, err, errlen);
 }
 
 enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *run_id,
@@ -691,5 +712,131 @@ enum af_rc airflow_dag_exists(struct airflow *af, const char *dag_id, char *err,
 {
 	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the DAG lookup" };
 
-	return dag_request(af, &rq, dag_id, "", err, errlen);
+	return dag_request(af, &rq, dag_id, "", NULL, err, errlen);
+}
+
+enum af_rc airflow_dag_paused(struct airflow *af, const char *dag_id, int *paused,
+		char *err, size_t errlen)
+{
+	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the DAG lookup" };
+
+	*paused = 0;
+	return dag_request(af, &rq, dag_id, "", paused, err, errlen);
+}
+
+enum af_rc airflow_fail_run(struct airflow *af, const char *dag_id, const char *run_id,
+		char *err, size_t errlen)
+{
+	static const char body[] = "{\"state\":\"failed\"}";
+	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "marking the run failed" };
+	struct buf path;
+	char *d, *r = NULL;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	err[0] = '\0';
+	buf_init(&path, 4096);
+	d = seg(af, dag_id);
+	r = seg(af, run_id);
+	if (!d || !r || buf_printf(&path, "/dags/%s/dagRuns/%s", d, r))
+		goto out;
+	rq.path = path.data;
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc == AF_OK && status != 200)
+		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	curl_free(d);
+	curl_free(r);
+	buf_free(&path);
+	return rc;
+}
+
+/* Does this import error's filename name the DAG's file (<dag_id>.py at the
+ * top of the bundle, or an absolute path ending in /<dag_id>.py)? */
+static int names_dag_file(const char *filename, const char *file)
+{
+	size_t n = strlen(filename), k = strlen(file);
+
+	if (n < k || strcmp(filename + n - k, file) != 0)
+		return 0;
+	return n == k || filename[n - k - 1] == '/';
+}
+
+enum af_rc airflow_import_error(struct airflow *af, const char *dag_id, char *msg, size_t msglen,
+		char *err, size_t errlen)
+{
+	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the import error lookup" };
+	struct buf path, file;
+	json_object *o = NULL, *list = NULL, *e, *v;
+	char *f = NULL;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+	size_t i, n;
+
+	err[0] = '\0';
+	if (msglen)
+		msg[0] = '\0';
+	buf_init(&path, 4096);
+	buf_init(&file, 1024);
+	if (buf_printf(&file, "%s.py", dag_id ? dag_id : ""))
+		goto out;
+	f = seg(af, file.data);
+	/* v2 filters by the bundle-relative name; v1 lists the newest 100 */
+	if (!f || (af->cfg->airflow_api == 1
+			? buf_printf(&path, "/importErrors?limit=100&order_by=-timestamp")
+			: buf_printf(&path, "/importErrors?filename=%s&limit=10", f)))
+		goto out;
+	rq.path = path.data;
+	rc = call(af, &rq, &status, err, errlen);
+	if (rc)
+		goto out;
+	if (status != 200) {
+		rc = status_rc(af, &rq, status, dag_id, NULL, 0, err, errlen);
+		goto out;
+	}
+	o = resp_json(af);
+	if (!json_object_object_get_ex(o, "import_errors", &list) ||
+			!json_object_is_type(list, json_type_array)) {
+		snprintf(err, errlen, "Airflow's import error list is not what was expected");
+		rc = AF_PROTOCOL;
+		goto out;
+	}
+	rc = AF_NOT_FOUND;
+	n = json_object_array_length(list);
+	for (i = 0; i < n; i++) {
+		const char *st, *last;
+		size_t k, w = 0;
+
+		e = json_object_array_get_idx(list, i);
+		if (!json_object_object_get_ex(e, "filename", &v) ||
+				!names_dag_file(json_object_get_string(v), file.data))
+			continue;
+		if (!json_object_object_get_ex(e, "stack_trace", &v) || !json_object_get_string(v))
+			continue;
+		/* The last non-empty line says what went wrong (SyntaxError: ...). */
+		st = json_object_get_string(v);
+		last = st;
+		for (k = 0; st[k]; k++)
+			if (st[k] == '\n' && st[k + 1] && st[k + 1] != '\n')
+				last = st + k + 1;
+		for (k = 0; last[k] && last[k] != '\n' && w + 1 < msglen && w < AF_DETAIL_MAX; k++) {
+			unsigned char c = (unsigned char)last[k];
+
+			msg[w++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		}
+		if (msglen)
+			msg[w] = '\0';
+		rc = AF_OK;
+		break;
+	}
+out:
+	if (rc == AF_NOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	json_object_put(o);
+	curl_free(f);
+	buf_free(&path);
+	buf_free(&file);
+	return rc;
 }

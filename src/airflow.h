@@ -43,6 +43,23 @@ enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char 
 /* GET /dags/{dag_id}: AF_OK once Airflow has parsed the DAG, AF_NOT_FOUND before. */
 enum af_rc airflow_dag_exists(struct airflow *af, const char *dag_id, char *err, size_t errlen);
 
+/* GET /dags/{dag_id}: *paused is its is_paused. */
+enum af_rc airflow_dag_paused(struct airflow *af, const char *dag_id, int *paused,
+		char *err, size_t errlen);
+
+/* PATCH /dags/{dag_id}/dagRuns/{run_id} {"state": "failed"}. AF_NOT_FOUND: no such run. */
+enum af_rc airflow_fail_run(struct airflow *af, const char *dag_id, const char *run_id,
+		char *err, size_t errlen);
+
+/* GET /importErrors: the last line of the stack trace Airflow recorded for
+ * the DAG's file (<dag_id>.py), sanitised, into msg. AF_NOT_FOUND: none. */
+enum af_rc airflow_import_error(struct airflow *af, const char *dag_id, char *msg, size_t msglen,
+		char *err, size_t errlen);
+
+/* Cap both timeouts of the following calls at ms (0 = the configured ones):
+ * what a web request may spend on Airflow. */
+void airflow_set_limit_ms(struct airflow *af, long ms);
+
 const char *af_rc_str(enum af_rc rc);
 
 #endif

@@ -293,8 +293,13 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 			&cfg->airflow_connect_timeout_ms, err, errlen) ||
 	    number(&f, "AUTOML_AIRFLOW_TIMEOUT_MS", 10000, 1, 600000,
 			&cfg->airflow_timeout_ms, err, errlen) ||
-	    number(&f, "AUTOML_AIRFLOW_PARSE_WAIT_MS", 30000, 0, 600000,
-			&cfg->airflow_parse_wait_ms, err, errlen) ||
+	    number(&f, "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", 2000, 0, 600000,
+			&cfg->airflow_request_timeout_ms, err, errlen) ||
+	    number(&f, "AUTOML_DISPATCH_DEADLINE_S", 900, 1, 31536000,
+			&cfg->dispatch_deadline_s, err, errlen) ||
+	    number(&f, "AUTOML_DISPATCH_POLL_S", 5, 1, 3600, &cfg->dispatch_poll_s, err, errlen) ||
+	    number(&f, "AUTOML_DAG_RETENTION_S", -1, 0, 315360000,
+			&cfg->dag_retention_s, err, errlen) ||
 	    number(&f, "AUTOML_MAX_BODY", 65536, 1024, 16777216, &cfg->max_body, err, errlen) ||
 	    number(&f, "AUTOML_RECONCILE_INTERVAL_S", 5, 0, 86400,
 			&cfg->reconcile_interval_s, err, errlen))

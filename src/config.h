@@ -15,8 +15,14 @@ struct config {
 	char *airflow_ui_url;        /* AUTOML_AIRFLOW_UI_URL, defaults to airflow_url */
 	long airflow_connect_timeout_ms; /* AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS, default 3000 */
 	long airflow_timeout_ms;     /* AUTOML_AIRFLOW_TIMEOUT_MS, default 10000 */
-	long airflow_parse_wait_ms;  /* AUTOML_AIRFLOW_PARSE_WAIT_MS: how long a trigger waits for
-	                                Airflow to parse a new DAG, default 30000 */
+	long airflow_request_timeout_ms; /* AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS: bound on the one Airflow
+	                                call a web request may make (trigger, read), default 2000;
+	                                0 = requests never call Airflow (the dispatcher does it all) */
+	long dispatch_deadline_s;    /* AUTOML_DISPATCH_DEADLINE_S: a queued job whose run could not be
+	                                started for this long fails, default 900 */
+	long dispatch_poll_s;        /* AUTOML_DISPATCH_POLL_S: the dispatcher's timer, default 5 */
+	long dag_retention_s;        /* AUTOML_DAG_RETENTION_S: DAG files of jobs that ended longer
+	                                ago are removed; -1 (unset) = keep */
 	char *dags_dir;              /* AUTOML_DAGS_DIR */
 	char *templates_dir;         /* AUTOML_TEMPLATES_DIR, default PKGDATADIR "/dags" */
 	char *mlflow_tracking_uri;   /* AUTOML_MLFLOW_TRACKING_URI */

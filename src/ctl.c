@@ -1,16 +1,30 @@
 /* ctl.c - automl-ctl, the operator's command line: migrate (create/upgrade
  * the schema), sync (reconcile every queued/running job with Airflow once),
- * render-dag (print the DAG a job spec would get; stores nothing). */
+ * render-dag (print the DAG a job spec would get; stores nothing), dispatch
+ * (the long-running dispatcher, woken by LISTEN/NOTIFY and a timer; --once
+ * for cron). */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <uuid/uuid.h>
 #include "arena.h"
 #include "buf.h"
-#include "dag.h"
 #include "log.h"
 #include "service.h"
+
+static volatile sig_atomic_t stop_requested;
+static volatile int stop_flag;   /* what the service polls (mirrors stop_requested) */
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	stop_flag = 1;
+}
 
 static void usage(FILE *fp)
 {
@@ -18,9 +32,13 @@ static void usage(FILE *fp)
 		"usage: automl-ctl migrate\n"
 		"       automl-ctl sync\n"
 		"       automl-ctl render-dag [--owner NAME] [--job-id UUID] [FILE|-]\n"
+		"       automl-ctl dispatch [--once]\n"
 		"\n"
 		"Configuration comes from the AUTOML_* environment (or the file named by\n"
-		"AUTOML_CONFIG). render-dag reads a create body (JSON) from FILE or stdin.\n");
+		"AUTOML_CONFIG). render-dag reads a create body (JSON) from FILE or stdin.\n"
+		"dispatch starts the Airflow runs of queued jobs, adopts or fails orphan runs,\n"
+		"reconciles active jobs and retires old DAG files; it runs until SIGTERM or\n"
+		"SIGINT (--once: one pass, then exit; for cron). Any number may run at once.\n");
 }
 
 static int cmd_migrate(struct service *svc)
@@ -45,7 +63,7 @@ static int cmd_sync(struct service *svc, struct arena *a)
 	enum aerr rc = store_ensure(svc->store);
 
 	if (rc == AE_OK)
-		rc = store_list_active(svc->store, a, &jobs, &n);
+		rc = store_list_active(svc->store, a, -1, 0, &jobs, &n);
 	if (rc) {
 		fprintf(stderr, "automl-ctl: sync failed: %s\n", aerr_info(rc)->message);
 		return 1;
@@ -76,7 +94,7 @@ static int read_all(FILE *fp, struct buf *b)
 static int cmd_render(struct service *svc, struct arena *a, int argc, char **argv)
 {
 	const char *owner = "automl-ctl", *file = "-", *job_id = NULL;
-	struct buf in, out;
+	struct buf in;
 	struct job_spec spec;
 	struct job job;
 	json_object *detail = NULL;
@@ -104,7 +122,6 @@ static int cmd_render(struct service *svc, struct arena *a, int argc, char **arg
 		job_id = id;
 	}
 	buf_init(&in, (size_t)svc->cfg.max_body);
-	buf_init(&out, 1024 * 1024);
 	fp = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!fp) {
 		perror(file);
@@ -124,21 +141,122 @@ static int cmd_render(struct service *svc, struct arena *a, int argc, char **arg
 		fprintf(stderr, "automl-ctl: %s\n", aerr_info(rc)->message);
 		goto out;
 	}
-	job_init_from_spec(a, &job, &spec, job_id, owner, svc->cfg.airflow_ui_url);
-	rc = dag_render(&svc->cfg, &job, &out);
+	rc = service_render(svc, a, &spec, job_id, owner, &job);
 	if (rc) {
 		fprintf(stderr, "automl-ctl: cannot render the DAG: %s\n", aerr_info(rc)->message);
 		goto out;
 	}
-	fwrite(out.data, 1, out.len, stdout);
+	fputs(job.rendered_dag, stdout);
 	status = 0;
 out:
 	if (fp && fp != stdin)
 		fclose(fp);
 	json_object_put(detail);
 	buf_free(&in);
-	buf_free(&out);
 	return status;
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);   /* a signal ends it early, which is what we want */
+}
+
+static void print_stats(const char *what, const struct dispatch_stats *st)
+{
+	printf("%s: %zu run(s) started, %zu to retry, %zu failed at the deadline, %zu dropped, "
+			"%zu orphan(s) failed, %zu job(s) reconciled, %zu DAG file(s) retired\n", what,
+			st->started, st->retried, st->failed, st->dropped, st->orphans, st->reconciled,
+			st->retired);
+	fflush(stdout);
+}
+
+/* The dispatcher: one pass; then (unless once) wait for a NOTIFY, the next
+ * due outbox row or the timer, and go again, until SIGTERM/SIGINT. A lost
+ * database connection is retried with growing pauses. */
+static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **argv)
+{
+	struct dispatch_stats st;
+	struct sigaction sa;
+	long next_ms, wait_ms, backoff = 500, poll_ms = svc->cfg.dispatch_poll_s * 1000L;
+	int once = 0, listening = 0, w;
+	enum aerr rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--once") == 0) {
+			once = 1;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!svc->airflow)
+		log_warn("dispatch: AUTOML_AIRFLOW_URL is not set; only DAG retention will run");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (once) {
+		memset(&st, 0, sizeof(st));
+		rc = service_dispatch_pass(svc, a, &stop_flag, &st, &next_ms);
+		if (rc) {
+			fprintf(stderr, "automl-ctl: dispatch failed: %s\n", aerr_info(rc)->message);
+			return 1;
+		}
+		print_stats("dispatch --once", &st);
+		return 0;
+	}
+	log_info("dispatch: started (timer %ld s)", svc->cfg.dispatch_poll_s);
+	while (!stop_requested) {
+		if (!listening) {
+			rc = store_ensure(svc->store);
+			if (rc == AE_OK)
+				rc = store_listen(svc->store);
+			if (rc) {
+				log_warn("dispatch: database unavailable; retrying in %ld ms", backoff);
+				sleep_ms(backoff);
+				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+				continue;
+			}
+			listening = 1;
+		}
+		memset(&st, 0, sizeof(st));
+		long t0 = mono_ms();
+		rc = service_dispatch_pass(svc, a, &stop_flag, &st, &next_ms);
+		if (st.started || st.failed || st.retired || st.orphans)
+			log_info("dispatch: pass of %ld ms: %zu started, %zu retried, %zu failed, "
+					"%zu orphans, %zu reconciled, %zu retired", mono_ms() - t0, st.started,
+					st.retried, st.failed, st.orphans, st.reconciled, st.retired);
+		if (rc) {
+			log_warn("dispatch: pass stopped: %s", aerr_info(rc)->message);
+			if (store_ensure(svc->store) != AE_OK)
+				listening = 0;   /* reconnected or not: LISTEN again */
+			sleep_ms(backoff);
+			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			continue;
+		}
+		backoff = 500;
+		wait_ms = poll_ms;
+		if (next_ms >= 0 && next_ms < wait_ms)
+			wait_ms = next_ms;
+		if (wait_ms == 0)
+			continue;
+		w = store_wait(svc->store, wait_ms);
+		if (w < 0)
+			listening = 0;
+	}
+	log_info("dispatch: stopping (signal)");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -170,6 +288,8 @@ int main(int argc, char **argv)
 		status = cmd_sync(&svc, a);
 	} else if (strcmp(argv[1], "render-dag") == 0) {
 		status = cmd_render(&svc, a, argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "dispatch") == 0) {
+		status = cmd_dispatch(&svc, a, argc - 2, argv + 2);
 	} else {
 		usage(stderr);
 		status = 2;

@@ -483,6 +483,11 @@ void job_init_from_spec(struct arena *a, struct job *job, const struct job_spec 
 		? arena_printf(a, "%s/dags/%s", ui_url, job->airflow_dag_id) : NULL;
 }
 
+const char *job_run_id_prefix(struct arena *a, const char *job_id)
+{
+	return arena_printf(a, "automl-%s-a", job_id);
+}
+
 const char *job_run_id(struct arena *a, const struct job *job, int attempt)
 {
 	return arena_printf(a, "automl-%s-a%d", job->job_id, attempt);
@@ -521,5 +526,6 @@ json_object *job_to_json(const struct job *job)
 	json_object_object_add(o, "label_column", str_or_null(job->label_column));
 	json_object_object_add(o, "airflow_dag_run_id", str_or_null(job->airflow_dag_run_id));
 	json_object_object_add(o, "trigger_attempts", json_object_new_int(job->trigger_attempts));
+	json_object_object_add(o, "dispatched_at", str_or_null(job->dispatched_at));
 	return o;
 }

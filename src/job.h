@@ -79,7 +79,9 @@ struct job {
 	const char *airflow_dag_run_id;
 	const char *error_message;
 	const char *feature_engineering_job_id;
-	int trigger_attempts;                 /* runs started so far */
+	int trigger_attempts;                 /* attempts so far (the current run is attempt n) */
+	const char *dispatched_at;            /* when Airflow accepted the current attempt's run */
+	int dag_retired;                      /* the DAG file was removed after the job ended */
 	long sync_age_s;                      /* seconds since the last reconciliation, -1 never */
 };
 
@@ -112,8 +114,10 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 void job_init_from_spec(struct arena *a, struct job *job, const struct job_spec *spec,
 		const char *job_id, const char *owner, const char *ui_url);
 
-/* Deterministic Airflow run id of a job's n-th run (n >= 1). Arena string. */
+/* Deterministic Airflow run id of a job's n-th run (n >= 1): the prefix
+ * "automl-{job_id}-a" followed by n. Arena strings. */
 const char *job_run_id(struct arena *a, const struct job *job, int attempt);
+const char *job_run_id_prefix(struct arena *a, const char *job_id);
 
 /* The job as the API shows it (seed fields + extras). Caller owns the object. */
 json_object *job_to_json(const struct job *job);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,37 @@ static const char *const migration_1[] = {
 	NULL
 };
 
-static const char *const *const migrations[] = { migration_1 };
+/* Version 2: the dispatcher. A trigger only commits the state change and a
+ * dispatch_queue row (the outbox the dispatcher drains); training_jobs keeps no
+ * index on a column that a trigger changes, so the trigger's UPDATE is a HOT
+ * update (fillfactor leaves room on the page). ended_at: when the job last
+ * became complete/failed (DAG retention, the "open jobs" index);
+ * dag_retired_at: its DAG file was removed from the DAGs folder. */
+static const char *const migration_2[] = {
+	"ALTER TABLE training_jobs ADD COLUMN dispatched_at timestamptz,"
+	" ADD COLUMN ended_at timestamptz, ADD COLUMN dag_retired_at timestamptz",
+	"UPDATE training_jobs SET ended_at = updated_at WHERE status IN ('complete', 'failed')",
+	"UPDATE training_jobs SET dispatched_at = updated_at WHERE status IN ('queued', 'running')",
+	"DROP INDEX training_jobs_status_idx",
+	"DROP INDEX training_jobs_active_idx",
+	"CREATE INDEX training_jobs_open_idx ON training_jobs (created_at) WHERE ended_at IS NULL",
+	"CREATE INDEX training_jobs_retire_idx ON training_jobs (ended_at) WHERE dag_retired_at IS NULL",
+	"ALTER TABLE training_jobs SET (fillfactor = 70)",
+	"CREATE TABLE dispatch_queue ("
+	" job_id uuid PRIMARY KEY REFERENCES training_jobs ON DELETE CASCADE,"
+	" attempt int NOT NULL,"
+	" run_id text NOT NULL,"
+	" queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	" not_before timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	" tries int NOT NULL DEFAULT 0,"
+	" last_error text,"
+	" last_not_found boolean NOT NULL DEFAULT false)",
+	"CREATE INDEX dispatch_queue_due_idx ON dispatch_queue (not_before)",
+	/* queued jobs of version 1 have a run already */
+	NULL
+};
+
+static const char *const *const migrations[] = { migration_1, migration_2 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* Serialises concurrent migrations (any constant unique to this service). */
@@ -106,13 +137,14 @@ static const char SQL_VERSION_RECORD[] =
 	" airflow_dag_id, airflow_dag_url, airflow_dag_run_id, error_message," \
 	" feature_engineering_job_id::text, trigger_attempts," \
 	" COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - last_synced_at)::bigint, -1)," \
-	" " TS_MICROS("created_at")
+	" " TS_MICROS("created_at") ", " TS_SECONDS("dispatched_at") "," \
+	" (dag_retired_at IS NOT NULL)::int"
 enum {
 	C_JOB_ID, C_NAME, C_DOMAIN, C_OWNER, C_SOURCE_TABLE, C_LABEL_COLUMN,
 	C_PROBLEM_TYPE, C_ALGORITHM, C_PRESET, C_STATUS, C_CREATED_AT, C_UPDATED_AT,
 	C_RENDERED_DAG, C_MLFLOW_RUN_ID, C_MLFLOW_EXPERIMENT, C_REGISTERED_MODEL,
 	C_DAG_ID, C_DAG_URL, C_DAG_RUN_ID, C_ERROR_MESSAGE, C_FE_JOB_ID,
-	C_TRIGGER_ATTEMPTS, C_SYNC_AGE, C_CREATED_KEY, C__COUNT
+	C_TRIGGER_ATTEMPTS, C_SYNC_AGE, C_CREATED_KEY, C_DISPATCHED_AT, C_DAG_RETIRED, C__COUNT
 };
 
 static const char SQL_SET_TIMEOUT[] =
@@ -152,22 +184,121 @@ static const char SQL_GET_MANY[] =
 	"SELECT " JOB_COLS " FROM training_jobs WHERE job_id = ANY($1::uuid[])"
 	" ORDER BY array_position($1::uuid[], job_id)";
 
+/* Open jobs through training_jobs_open_idx; the dispatcher's reconcile pass
+ * asks only for those not synced for `interval` seconds ($1, -1 = all). */
 static const char SQL_LIST_ACTIVE[] =
-	"SELECT " JOB_COLS " FROM training_jobs WHERE status IN ('queued', 'running')"
-	" ORDER BY last_synced_at ASC NULLS FIRST, created_at ASC, job_id ASC";
+	"SELECT " JOB_COLS " FROM training_jobs WHERE ended_at IS NULL"
+	" AND status IN ('queued', 'running')"
+	" AND ($1::int < 0 OR last_synced_at IS NULL"
+	"  OR last_synced_at < clock_timestamp() - make_interval(secs => $1::int))"
+	" AND (status = 'running' OR dispatched_at IS NOT NULL OR $1::int < 0)"
+	" ORDER BY last_synced_at ASC NULLS FIRST, created_at ASC, job_id ASC"
+	" LIMIT COALESCE($2::int, 2147483647)";
 
-static const char SQL_CLAIM[] =
-	"SELECT " JOB_COLS " FROM training_jobs WHERE job_id = $1::uuid FOR UPDATE NOWAIT";
+/* The outbox row of a job's attempt, and the wake-up of the dispatchers.
+ * $1 job, $2 attempt, $3 run id, $4 ms before the dispatcher may take it. */
+#define SQL_ENQUEUE_ROW \
+	"INSERT INTO dispatch_queue (job_id, attempt, run_id, queued_at, not_before)" \
+	" VALUES ($1::uuid, $2::int, $3, clock_timestamp()," \
+	"  clock_timestamp() + make_interval(secs => $4::int / 1000.0))" \
+	" ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, run_id = EXCLUDED.run_id," \
+	"  queued_at = EXCLUDED.queued_at, not_before = EXCLUDED.not_before, tries = 0," \
+	"  last_error = NULL, last_not_found = false"
+static const char SQL_ENQUEUE[] =
+	SQL_ENQUEUE_ROW " RETURNING pg_notify('" STORE_DISPATCH_CHANNEL "', '')";
 
-static const char SQL_CLAIM_FINISH[] =
-	"UPDATE training_jobs SET status = 'queued', airflow_dag_run_id = $2,"
-	" trigger_attempts = $3::int, error_message = NULL, mlflow_run_id = NULL,"
-	" updated_at = clock_timestamp(), last_synced_at = NULL"
-	" WHERE job_id = $1::uuid RETURNING " JOB_COLS;
+/* The trigger, one statement: ready/failed -> queued with the next attempt
+ * and its run id ($2 = "automl-{job}-a" prefix), the outbox row and the
+ * NOTIFY, committed together. $3: visible domains (NULL = all); $4: grace in
+ * ms before a dispatcher may take the row (the request tries first). */
+static const char SQL_TRIGGER[] =
+	"WITH t AS (UPDATE training_jobs SET status = 'queued',"
+	"  trigger_attempts = trigger_attempts + 1,"
+	"  airflow_dag_run_id = $2 || (trigger_attempts + 1)::text,"
+	"  error_message = NULL, mlflow_run_id = NULL, dispatched_at = NULL, ended_at = NULL,"
+	"  updated_at = clock_timestamp(), last_synced_at = NULL"
+	" WHERE job_id = $1::uuid AND status IN ('ready', 'failed')"
+	"  AND ($3::text[] IS NULL OR domain = ANY($3::text[]))"
+	" RETURNING *),"
+	" q AS (INSERT INTO dispatch_queue (job_id, attempt, run_id, queued_at, not_before)"
+	"  SELECT job_id, trigger_attempts, airflow_dag_run_id, clock_timestamp(),"
+	"   clock_timestamp() + make_interval(secs => $4::int / 1000.0) FROM t"
+	"  ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, run_id = EXCLUDED.run_id,"
+	"   queued_at = EXCLUDED.queued_at, not_before = EXCLUDED.not_before, tries = 0,"
+	"   last_error = NULL, last_not_found = false"
+	"  RETURNING pg_notify('" STORE_DISPATCH_CHANNEL "', ''))"
+	" SELECT " JOB_COLS " FROM t WHERE (SELECT count(*) FROM q) >= 0";
 
-static const char SQL_SET_ERROR[] =
-	"UPDATE training_jobs SET error_message = $2, updated_at = clock_timestamp()"
-	" WHERE job_id = $1::uuid";
+/* Airflow accepted the attempt's run: drop the outbox row, stamp dispatched_at. */
+static const char SQL_DISPATCHED[] =
+	"WITH d AS (DELETE FROM dispatch_queue WHERE job_id = $1::uuid AND attempt = $2::int)"
+	" UPDATE training_jobs SET dispatched_at = clock_timestamp()"
+	" WHERE job_id = $1::uuid AND trigger_attempts = $2::int AND dispatched_at IS NULL"
+	" AND status IN ('queued', 'running')"
+	" RETURNING " JOB_COLS;
+
+/* A dispatch attempt that did not get through: try again after $3 ms. */
+static const char SQL_DISPATCH_RETRY[] =
+	"UPDATE dispatch_queue SET last_error = $4, last_not_found = $5::boolean,"
+	" not_before = clock_timestamp() + make_interval(secs => $3::int / 1000.0)"
+	" WHERE job_id = $1::uuid AND attempt = $2::int";
+
+/* Take up to $1 due outbox rows for $2 ms (a lease: no lock is held while
+ * Airflow is asked; a dispatcher that dies lets the lease run out). */
+static const char SQL_CLAIM_DUE[] =
+	"WITH c AS (SELECT job_id FROM dispatch_queue WHERE not_before <= clock_timestamp()"
+	"  ORDER BY not_before LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+	" UPDATE dispatch_queue q SET tries = q.tries + 1,"
+	"  not_before = clock_timestamp() + make_interval(secs => $2::int / 1000.0)"
+	" FROM c WHERE q.job_id = c.job_id"
+	" RETURNING q.job_id::text, q.attempt, q.run_id,"
+	"  EXTRACT(EPOCH FROM clock_timestamp() - q.queued_at)::bigint, q.tries, q.last_error,"
+	"  q.last_not_found::int";
+
+/* Milliseconds until the earliest outbox row is due (NULL: none). */
+static const char SQL_NEXT_DUE[] =
+	"SELECT CEIL(EXTRACT(EPOCH FROM min(not_before) - clock_timestamp()) * 1000)::bigint"
+	" FROM dispatch_queue";
+
+/* The outbox row of an attempt that is over (the job moved on). */
+static const char SQL_DEQUEUE[] =
+	"DELETE FROM dispatch_queue WHERE job_id = $1::uuid AND attempt = $2::int";
+
+/* The run of this attempt could not be started in time: the job fails. */
+static const char SQL_DISPATCH_GIVE_UP[] =
+	"WITH d AS (DELETE FROM dispatch_queue WHERE job_id = $1::uuid AND attempt = $2::int)"
+	" UPDATE training_jobs SET status = 'failed', error_message = $3,"
+	"  ended_at = clock_timestamp(), updated_at = clock_timestamp()"
+	" WHERE job_id = $1::uuid AND trigger_attempts = $2::int AND status = 'queued'"
+	" AND dispatched_at IS NULL RETURNING " JOB_COLS;
+
+static const char SQL_DAG_REPUBLISHED[] =
+	"UPDATE training_jobs SET dag_retired_at = NULL WHERE job_id = $1::uuid";
+
+/* DAG files of jobs that ended more than $1 seconds ago and are still published. */
+static const char SQL_LIST_RETIRABLE[] =
+	"SELECT " JOB_COLS " FROM training_jobs WHERE dag_retired_at IS NULL"
+	" AND ended_at < clock_timestamp() - make_interval(secs => $1::int)"
+	" ORDER BY ended_at LIMIT $2::int";
+
+/* In a transaction: lock the row if it is still retirable (skip it if
+ * someone holds it: a trigger, most likely). */
+static const char SQL_LOCK_RETIRABLE[] =
+	"SELECT 1 FROM training_jobs WHERE job_id = $1::uuid AND dag_retired_at IS NULL"
+	" AND status IN ('complete', 'failed')"
+	" AND ended_at < clock_timestamp() - make_interval(secs => $2::int)"
+	" FOR UPDATE SKIP LOCKED";
+
+static const char SQL_MARK_RETIRED[] =
+	"UPDATE training_jobs SET dag_retired_at = clock_timestamp() WHERE job_id = $1::uuid";
+
+/* A reconcile that could not reach Airflow still counts for the throttle. */
+static const char SQL_TOUCH_SYNC[] =
+	"UPDATE training_jobs SET last_synced_at = clock_timestamp()"
+	" WHERE job_id = $1::uuid AND airflow_dag_run_id = $2";
+
+static const char SQL_JOB_STATE[] =
+	"SELECT status, domain FROM training_jobs WHERE job_id = $1::uuid";
 
 /* The row must still be on the run we asked Airflow about. updated_at moves
  * only when something the API shows actually changes. */
@@ -176,11 +307,14 @@ static const char SQL_RECONCILE[] =
 	" mlflow_run_id = COALESCE($4, mlflow_run_id),"
 	" error_message = COALESCE($5, error_message),"
 	" last_synced_at = clock_timestamp(),"
+	" dispatched_at = COALESCE(dispatched_at, clock_timestamp()),"
+	" ended_at = CASE WHEN $3 IN ('complete', 'failed') THEN COALESCE(ended_at, clock_timestamp())"
+	"  ELSE ended_at END,"
 	" updated_at = CASE WHEN status IS DISTINCT FROM $3"
 	"  OR ($4::text IS NOT NULL AND mlflow_run_id IS DISTINCT FROM $4)"
 	"  OR ($5::text IS NOT NULL AND error_message IS DISTINCT FROM $5)"
 	"  THEN clock_timestamp() ELSE updated_at END"
-	" WHERE job_id = $1::uuid AND status IN ('queued', 'running')"
+	" WHERE job_id = $1::uuid AND status = $6 AND status IN ('queued', 'running')"
 	" AND airflow_dag_run_id = $2"
 	" RETURNING " JOB_COLS;
 
@@ -189,6 +323,8 @@ static const char SQL_WRITE_BACK[] =
 	" mlflow_run_id = COALESCE($4, mlflow_run_id),"
 	" registered_model_name = COALESCE($5, registered_model_name),"
 	" error_message = COALESCE($6, error_message),"
+	" dispatched_at = COALESCE(dispatched_at, clock_timestamp()),"
+	" ended_at = CASE WHEN $2 IN ('complete', 'failed') THEN clock_timestamp() ELSE NULL END,"
 	" updated_at = clock_timestamp()"
 	" WHERE job_id = $1::uuid AND status = ANY($3::text[])"
 	" AND ($7::text IS NULL OR airflow_dag_run_id = $7)"
@@ -559,6 +695,8 @@ static enum aerr row_to_job(struct arena *a, const PGresult *res, int row,
 	j->sync_age_s = v < -1 ? 0 : v;
 	if (key != NULL)
 		*key = col(a, res, row, C_CREATED_KEY, &oom);
+	j->dispatched_at = col(a, res, row, C_DISPATCHED_AT, &oom);
+	j->dag_retired = strcmp(PQgetvalue(res, row, C_DAG_RETIRED), "1") == 0;
 	return oom ? AE_NOMEM : AE_OK;
 }
 
@@ -963,81 +1101,342 @@ enum aerr store_get_jobs(struct store *s, struct arena *a, const char *const *id
 	return exec_jobs(s, a, SQL_GET_MANY, 1, params, out, NULL, n);
 }
 
-enum aerr store_list_active(struct store *s, struct arena *a, struct job **out, size_t *n)
+enum aerr store_list_active(struct store *s, struct arena *a, long stale_s, int limit,
+		struct job **out, size_t *n)
 {
+	char st[24], lim[16];
+	const char *params[2] = { st, limit > 0 ? lim : NULL };
 	enum aerr rc;
 
 	*out = NULL;
 	*n = 0;
+	snprintf(st, sizeof st, "%ld", stale_s < 0 ? -1L : stale_s);
+	snprintf(lim, sizeof lim, "%d", limit);
 	rc = store_ensure(s);
 	if (rc)
 		return rc;
-	return exec_jobs(s, a, SQL_LIST_ACTIVE, 0, NULL, out, NULL, n);
+	return exec_jobs(s, a, SQL_LIST_ACTIVE, 2, params, out, NULL, n);
 }
 
-/* ---- trigger claim ----------------------------------------------------- */
+/* ---- trigger and dispatch ---------------------------------------------- */
 
-enum aerr store_claim(struct store *s, struct arena *a, const char *job_id, struct job *out)
+static enum aerr tx_only(struct store *s, const char *what)
 {
-	const char *params[1] = { job_id };
-	enum aerr rc;
-
-	if (job_id == NULL || !uuid_valid(job_id))
-		return AE_NOT_FOUND;
-	rc = store_begin(s);
-	if (rc)
-		return rc;
-	rc = exec_one_job(s, a, SQL_CLAIM, 1, params, out);
-	if (rc)
-		store_rollback(s);
-	return rc;
-}
-
-enum aerr store_claim_finish(struct store *s, struct arena *a, const char *job_id,
-		const char *run_id, int attempt, struct job *out)
-{
-	char att[16];
-	const char *params[3] = { job_id, run_id, att };
-	enum aerr rc;
-
-	if (s->tx == TX_NONE) {
-		log_error("store: claim_finish without a claim");
+	if (s->tx != TX_NONE) {
+		log_error("store: %s inside a transaction", what);
 		return AE_INTERNAL;
 	}
-	snprintf(att, sizeof att, "%d", attempt);
-	rc = exec_one_job(s, a, SQL_CLAIM_FINISH, 3, params, out);
-	if (rc == AE_OK)
-		rc = store_commit(s);
-	if (rc)
-		store_rollback(s);
-	return rc;
+	return store_ensure(s);
 }
 
-/* ---- status updates ---------------------------------------------------- */
-
-enum aerr store_set_error(struct store *s, const char *job_id, const char *message)
+enum aerr store_trigger(struct store *s, struct arena *a, const char *job_id,
+		const char *const *domains, size_t ndomains, const char *run_prefix, long grace_ms,
+		struct job *out)
 {
-	const char *params[2] = { job_id, message };
+	char grace[24];
+	const char *params[4] = { job_id, run_prefix, NULL, grace };
 	PGresult *res = NULL;
 	enum aerr rc;
 
-	if (s->tx != TX_NONE) {
-		log_error("store: set_error inside a transaction (it would be rolled back)");
-		return AE_INTERNAL;
-	}
 	if (job_id == NULL || !uuid_valid(job_id))
 		return AE_NOT_FOUND;
-	rc = store_ensure(s);
+	if (run_prefix == NULL)
+		return AE_INTERNAL;
+	if (domains != NULL) {
+		params[2] = array_literal(a, domains, ndomains);
+		if (params[2] == NULL)
+			return AE_NOMEM;
+	}
+	snprintf(grace, sizeof grace, "%ld", grace_ms < 0 ? 0L : grace_ms);
+	rc = tx_only(s, "trigger");
 	if (rc)
 		return rc;
-	rc = sql_exec(s, SQL_SET_ERROR, 2, params, &res);
+	rc = exec_one_job(s, a, SQL_TRIGGER, 4, params, out);
+	if (rc != AE_NOT_FOUND)
+		return rc;
+	/* Nothing moved: no such job, not the caller's, or not triggerable. */
+	rc = sql_exec(s, SQL_JOB_STATE, 1, params, &res);
 	if (rc)
+		return rc;
+	rc = AE_NOT_FOUND;
+	if (PQntuples(res) == 1) {
+		const char *dom = PQgetvalue(res, 0, 1);
+		int visible = domains == NULL;
+
+		for (size_t i = 0; !visible && i < ndomains; i++)
+			visible = strcmp(domains[i], dom) == 0;
+		if (visible && status_parse(PQgetvalue(res, 0, 0), &out->status) == 0)
+			rc = AE_CONFLICT;
+	}
+	PQclear(res);
+	return rc;
+}
+
+enum aerr store_enqueue(struct store *s, const char *job_id, int attempt, const char *run_id,
+		long grace_ms)
+{
+	char att[16], grace[24];
+	const char *params[4] = { job_id, att, run_id, grace };
+
+	if (job_id == NULL || !uuid_valid(job_id) || run_id == NULL || attempt < 1)
+		return AE_INTERNAL;
+	snprintf(att, sizeof att, "%d", attempt);
+	snprintf(grace, sizeof grace, "%ld", grace_ms < 0 ? 0L : grace_ms);
+	return sql_exec(s, SQL_ENQUEUE, 4, params, NULL);
+}
+
+enum aerr store_mark_dispatched(struct store *s, struct arena *a, const char *job_id,
+		int attempt, struct job *out)
+{
+	char att[16];
+	const char *params[2] = { job_id, att };
+	enum aerr rc;
+
+	snprintf(att, sizeof att, "%d", attempt);
+	rc = tx_only(s, "mark_dispatched");
+	if (rc)
+		return rc;
+	rc = exec_one_job(s, a, SQL_DISPATCHED, 2, params, out);
+	return rc == AE_NOT_FOUND ? AE_CONFLICT : rc;
+}
+
+enum aerr store_dispatch_retry(struct store *s, const char *job_id, int attempt,
+		long delay_ms, const char *error, int not_found)
+{
+	char att[16], delay[24];
+	const char *params[5] = { job_id, att, delay, error, not_found ? "true" : "false" };
+	enum aerr rc;
+
+	snprintf(att, sizeof att, "%d", attempt);
+	snprintf(delay, sizeof delay, "%ld", delay_ms < 0 ? 0L : delay_ms);
+	rc = tx_only(s, "dispatch_retry");
+	if (rc)
+		return rc;
+	return sql_exec(s, SQL_DISPATCH_RETRY, 5, params, NULL);
+}
+
+enum aerr store_claim_due(struct store *s, struct arena *a, int limit, long lease_ms,
+		struct dispatch_item **out, size_t *n)
+{
+	char lim[16], lease[24];
+	const char *params[2] = { lim, lease };
+	PGresult *res = NULL;
+	struct dispatch_item *items;
+	int rows, i, oom = 0;
+	long v;
+	enum aerr rc;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(lim, sizeof lim, "%d", limit < 1 ? 1 : limit);
+	snprintf(lease, sizeof lease, "%ld", lease_ms < 0 ? 0L : lease_ms);
+	rc = tx_only(s, "claim_due");
+	if (rc)
+		return rc;
+	rc = sql_exec(s, SQL_CLAIM_DUE, 2, params, &res);
+	if (rc)
+		return rc;
+	rows = PQntuples(res);
+	if (rows == 0)
 		goto out;
-	if (strcmp(PQcmdTuples(res), "0") == 0)
-		rc = AE_NOT_FOUND;
+	items = arena_alloc(a, (size_t)rows * sizeof *items);
+	if (items == NULL) {
+		rc = AE_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < rows; i++) {
+		struct dispatch_item *it = &items[i];
+
+		memset(it, 0, sizeof *it);
+		snprintf(it->job_id, sizeof it->job_id, "%s", PQgetvalue(res, i, 0));
+		if (parse_long(PQgetvalue(res, i, 1), &v) || v < 1 || v > INT_MAX) {
+			rc = AE_DB;
+			goto out;
+		}
+		it->attempt = (int)v;
+		it->run_id = col(a, res, i, 2, &oom);
+		if (parse_long(PQgetvalue(res, i, 3), &v)) {
+			rc = AE_DB;
+			goto out;
+		}
+		it->age_s = v;
+		if (parse_long(PQgetvalue(res, i, 4), &v) || v < 0 || v > INT_MAX) {
+			rc = AE_DB;
+			goto out;
+		}
+		it->tries = (int)v;
+		it->last_error = col(a, res, i, 5, &oom);
+		it->last_not_found = strcmp(PQgetvalue(res, i, 6), "1") == 0;
+	}
+	if (oom) {
+		rc = AE_NOMEM;
+		goto out;
+	}
+	*out = items;
+	*n = (size_t)rows;
 out:
 	PQclear(res);
 	return rc;
+}
+
+enum aerr store_next_due_ms(struct store *s, long *ms)
+{
+	PGresult *res = NULL;
+	long v;
+	enum aerr rc;
+
+	*ms = -1;
+	rc = tx_only(s, "next_due");
+	if (rc)
+		return rc;
+	rc = sql_exec(s, SQL_NEXT_DUE, 0, NULL, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && parse_long(PQgetvalue(res, 0, 0), &v) == 0)
+		*ms = v < 0 ? 0 : v;
+	PQclear(res);
+	return AE_OK;
+}
+
+enum aerr store_dequeue(struct store *s, const char *job_id, int attempt)
+{
+	char att[16];
+	const char *params[2] = { job_id, att };
+	enum aerr rc;
+
+	snprintf(att, sizeof att, "%d", attempt);
+	rc = tx_only(s, "dequeue");
+	if (rc)
+		return rc;
+	return sql_exec(s, SQL_DEQUEUE, 2, params, NULL);
+}
+
+enum aerr store_dispatch_give_up(struct store *s, struct arena *a, const char *job_id,
+		int attempt, const char *message, struct job *out)
+{
+	char att[16];
+	const char *params[3] = { job_id, att, message };
+	enum aerr rc;
+
+	snprintf(att, sizeof att, "%d", attempt);
+	rc = tx_only(s, "dispatch_give_up");
+	if (rc)
+		return rc;
+	rc = exec_one_job(s, a, SQL_DISPATCH_GIVE_UP, 3, params, out);
+	return rc == AE_NOT_FOUND ? AE_CONFLICT : rc;
+}
+
+enum aerr store_dag_republished(struct store *s, const char *job_id)
+{
+	const char *params[1] = { job_id };
+	enum aerr rc = tx_only(s, "dag_republished");
+
+	if (rc)
+		return rc;
+	return sql_exec(s, SQL_DAG_REPUBLISHED, 1, params, NULL);
+}
+
+enum aerr store_list_retirable(struct store *s, struct arena *a, long retention_s, int limit,
+		struct job **out, size_t *n)
+{
+	char ret[24], lim[16];
+	const char *params[2] = { ret, lim };
+	enum aerr rc;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(ret, sizeof ret, "%ld", retention_s < 0 ? 0L : retention_s);
+	snprintf(lim, sizeof lim, "%d", limit < 1 ? 1 : limit);
+	rc = tx_only(s, "list_retirable");
+	if (rc)
+		return rc;
+	return exec_jobs(s, a, SQL_LIST_RETIRABLE, 2, params, out, NULL, n);
+}
+
+enum aerr store_lock_retirable(struct store *s, const char *job_id, long retention_s)
+{
+	char ret[24];
+	const char *params[2] = { job_id, ret };
+	PGresult *res = NULL;
+	enum aerr rc;
+
+	if (s->tx != TX_OPEN) {
+		log_error("store: lock_retirable outside a transaction");
+		return AE_INTERNAL;
+	}
+	snprintf(ret, sizeof ret, "%ld", retention_s < 0 ? 0L : retention_s);
+	rc = sql_exec(s, SQL_LOCK_RETIRABLE, 2, params, &res);
+	if (rc == AE_OK && PQntuples(res) == 0)
+		rc = AE_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+enum aerr store_mark_retired(struct store *s, const char *job_id)
+{
+	const char *params[1] = { job_id };
+
+	if (s->tx != TX_OPEN) {
+		log_error("store: mark_retired outside a transaction");
+		return AE_INTERNAL;
+	}
+	return sql_exec(s, SQL_MARK_RETIRED, 1, params, NULL);
+}
+
+enum aerr store_touch_sync(struct store *s, const char *job_id, const char *run_id)
+{
+	const char *params[2] = { job_id, run_id };
+	enum aerr rc = tx_only(s, "touch_sync");
+
+	if (rc)
+		return rc;
+	return sql_exec(s, SQL_TOUCH_SYNC, 2, params, NULL);
+}
+
+/* ---- notifications ------------------------------------------------------ */
+
+enum aerr store_listen(struct store *s)
+{
+	enum aerr rc = tx_only(s, "listen");
+
+	if (rc)
+		return rc;
+	return run(s, "LISTEN " STORE_DISPATCH_CHANNEL, 0, NULL, NULL, 0);
+}
+
+int store_wait(struct store *s, long timeout_ms)
+{
+	struct pollfd pfd;
+	PGnotify *note;
+	int got = 0, sock;
+
+	if (!conn_ok(s))
+		return -1;
+	/* Anything already read with an earlier result? */
+	PQconsumeInput(s->conn);
+	while ((note = PQnotifies(s->conn)) != NULL) {
+		got = 1;
+		PQfreemem(note);
+	}
+	if (got)
+		return 1;
+	sock = PQsocket(s->conn);
+	if (sock < 0)
+		return -1;
+	pfd.fd = sock;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) <= 0)
+		return 0;   /* timeout, or a signal: the caller looks at its flags */
+	if (!PQconsumeInput(s->conn)) {
+		log_pq(LOG_WARN, "wait", PQerrorMessage(s->conn));
+		return -1;
+	}
+	while ((note = PQnotifies(s->conn)) != NULL) {
+		got = 1;
+		PQfreemem(note);
+	}
+	return got;
 }
 
 /* After a conditional UPDATE matched nothing: gone, or just not allowed? */
@@ -1055,13 +1454,13 @@ static enum aerr missing_or_conflict(struct store *s, const char *job_id)
 }
 
 enum aerr store_reconcile(struct store *s, struct arena *a, const char *job_id,
-		const char *run_id, enum job_status to, const char *mlflow_run_id,
+		const char *run_id, enum job_status from, enum job_status to, const char *mlflow_run_id,
 		const char *error_message, struct job *out)
 {
-	const char *params[5];
+	const char *params[6];
 	enum aerr rc;
 
-	if ((unsigned)to >= ST__MAX || run_id == NULL) {
+	if ((unsigned)to >= ST__MAX || (unsigned)from >= ST__MAX || run_id == NULL) {
 		log_error("store: reconcile with a bad status or no run id");
 		return AE_INTERNAL;
 	}
@@ -1075,7 +1474,8 @@ enum aerr store_reconcile(struct store *s, struct arena *a, const char *job_id,
 	params[2] = status_str(to);
 	params[3] = mlflow_run_id;
 	params[4] = error_message;
-	rc = exec_one_job(s, a, SQL_RECONCILE, 5, params, out);
+	params[5] = status_str(from);
+	rc = exec_one_job(s, a, SQL_RECONCILE, 6, params, out);
 	return rc == AE_NOT_FOUND ? AE_CONFLICT : rc;
 }
 

@@ -20,7 +20,7 @@ void store_set_timeout_ms(struct store *s, int ms);
  * Every statement function calls it itself. Inside a transaction it never
  * reconnects: if the connection died there, everything answers
  * AE_DB_UNAVAILABLE until store_rollback(). A transaction left open by a
- * caller outside store_begin/store_claim is rolled back here. */
+ * caller outside store_begin/store_commit is rolled back here. */
 enum aerr store_ensure(struct store *s);
 enum aerr store_ping(struct store *s);
 
@@ -73,29 +73,85 @@ enum aerr store_list_jobs_keyed(struct store *s, struct arena *a, const struct j
 enum aerr store_get_jobs(struct store *s, struct arena *a, const char *const *ids, size_t nids,
 		struct job **out, size_t *n);
 
-/* Every queued/running job, for automl-ctl sync. */
-enum aerr store_list_active(struct store *s, struct arena *a, struct job **out, size_t *n);
+/* Queued/running jobs (oldest sync first). stale_s >= 0: only those not synced
+ * for stale_s seconds whose run was dispatched (the dispatcher's reconcile
+ * pass); -1: all of them (automl-ctl sync). limit <= 0: no limit. */
+enum aerr store_list_active(struct store *s, struct arena *a, long stale_s, int limit,
+		struct job **out, size_t *n);
 
-/* Trigger claim: BEGIN; SELECT ... FOR UPDATE NOWAIT. AE_NOT_FOUND, or AE_BUSY
- * when another transaction holds the row (both roll back). On AE_OK the
- * transaction stays open: finish with store_claim_finish or store_rollback. */
-enum aerr store_claim(struct store *s, struct arena *a, const char *job_id, struct job *out);
-/* In the claim's transaction: status=queued, airflow_dag_run_id=run_id,
- * trigger_attempts=attempt, error_message/mlflow_run_id cleared; COMMIT. */
-enum aerr store_claim_finish(struct store *s, struct arena *a, const char *job_id,
-		const char *run_id, int attempt, struct job *out);
+/* ---- trigger and dispatch (none of these may run inside a transaction,
+ * except store_enqueue, which belongs inside create's) ---------------------- */
 
-/* Record what went wrong, status untouched (own statement, outside any claim:
- * inside a transaction it is AE_INTERNAL, since a rollback would lose it).
- * AE_NOT_FOUND if there is no such job. */
-enum aerr store_set_error(struct store *s, const char *job_id, const char *message);
+/* The channel the dispatchers LISTEN on; every enqueue NOTIFYs it. */
+#define STORE_DISPATCH_CHANNEL "automl_dispatch"
 
-/* Reconciliation result for the job's current run: conditional on
- * status IN (queued, running) AND airflow_dag_run_id = run_id. Also stamps
+/* The trigger, one statement and one commit: ready/failed -> queued with
+ * trigger_attempts + 1 and run id run_prefix || attempt, error and MLflow run
+ * cleared, the outbox row (due after grace_ms) and the NOTIFY. domains: the
+ * caller's visible domains (NULL = all). AE_NOT_FOUND (no such job, or not
+ * visible), AE_CONFLICT (*out->status is the status that forbade it). */
+enum aerr store_trigger(struct store *s, struct arena *a, const char *job_id,
+		const char *const *domains, size_t ndomains, const char *run_prefix, long grace_ms,
+		struct job *out);
+/* Inside create's transaction: the outbox row of an attempt plus the NOTIFY. */
+enum aerr store_enqueue(struct store *s, const char *job_id, int attempt, const char *run_id,
+		long grace_ms);
+
+/* One outbox row, as a dispatcher took it. Strings in the arena. */
+struct dispatch_item {
+	char job_id[37];
+	int attempt;
+	const char *run_id;
+	long age_s;              /* seconds since the attempt was queued */
+	int tries;               /* dispatch attempts, this one included */
+	const char *last_error;  /* of the previous try, NULL if none */
+	int last_not_found;      /* the previous try got Airflow's 404 */
+};
+/* Take up to limit due rows for lease_ms (no lock stays held). */
+enum aerr store_claim_due(struct store *s, struct arena *a, int limit, long lease_ms,
+		struct dispatch_item **out, size_t *n);
+/* ms until the next row is due (0 = now), -1 when the outbox is empty. */
+enum aerr store_next_due_ms(struct store *s, long *ms);
+/* Airflow has the run of this attempt: drop the row, stamp dispatched_at.
+ * AE_CONFLICT when the job moved on (another attempt, cancelled, ...). */
+enum aerr store_mark_dispatched(struct store *s, struct arena *a, const char *job_id,
+		int attempt, struct job *out);
+/* Not this time: due again in delay_ms, with the reason kept. */
+enum aerr store_dispatch_retry(struct store *s, const char *job_id, int attempt,
+		long delay_ms, const char *error, int not_found);
+/* Drop the row of an attempt that is over. */
+enum aerr store_dequeue(struct store *s, const char *job_id, int attempt);
+/* Past the deadline: the queued, undispatched attempt fails with message.
+ * AE_CONFLICT when the job moved on meanwhile. */
+enum aerr store_dispatch_give_up(struct store *s, struct arena *a, const char *job_id,
+		int attempt, const char *message, struct job *out);
+/* The DAG file of a retired job is in the DAGs folder again. */
+enum aerr store_dag_republished(struct store *s, const char *job_id);
+
+/* DAG retention: jobs that ended more than retention_s ago whose DAG file is
+ * still published (oldest first). Then, per job, in a transaction:
+ * store_lock_retirable (AE_NOT_FOUND: not retirable any more, or held by a
+ * trigger right now), remove the file, store_mark_retired, commit. */
+enum aerr store_list_retirable(struct store *s, struct arena *a, long retention_s, int limit,
+		struct job **out, size_t *n);
+enum aerr store_lock_retirable(struct store *s, const char *job_id, long retention_s);
+enum aerr store_mark_retired(struct store *s, const char *job_id);
+
+/* A reconcile that could not reach Airflow still stamps last_synced_at. */
+enum aerr store_touch_sync(struct store *s, const char *job_id, const char *run_id);
+
+/* LISTEN on STORE_DISPATCH_CHANNEL (again after every reconnect). */
+enum aerr store_listen(struct store *s);
+/* Wait up to timeout_ms for a notification: 1 notified, 0 timeout or signal,
+ * -1 the connection is gone (store_ensure + store_listen again). */
+int store_wait(struct store *s, long timeout_ms);
+
+/* Reconciliation result for the job's current run: conditional on the job
+ * still being in status `from` (what the caller read) AND on run_id. Also stamps
  * last_synced_at. to == current status just stamps. mlflow_run_id and
  * error_message may be NULL (kept as is). AE_CONFLICT if the row no longer matches. */
 enum aerr store_reconcile(struct store *s, struct arena *a, const char *job_id,
-		const char *run_id, enum job_status to, const char *mlflow_run_id,
+		const char *run_id, enum job_status from, enum job_status to, const char *mlflow_run_id,
 		const char *error_message, struct job *out);
 
 /* DAG write-back: one conditional UPDATE allowed only from the statuses that

@@ -28,6 +28,11 @@ Airflow endpoints (v = 1 or 2; v2 wants "Authorization: Bearer <token>", v1 basi
         (state "queued"); 409 duplicate dag_run_id; 404 DAG not parsed; 400 conf not an
         object; 422 unknown keys, or (v2) "logical_date" key missing.
   GET   /api/v{1,2}/dags/{dag_id}/dagRuns/{run_id}  200 run | 404
+  PATCH /api/v{1,2}/dags/{dag_id}/dagRuns/{run_id}  {"state": queued|success|failed} -> 200 run
+  GET   /api/v{1,2}/importErrors[?filename=F]  {"import_errors": [...], "total_entries"} (v2
+        filters by the exact bundle-relative filename, as Airflow 3 does)
+  A DAG parsed from --dags-dir starts paused unless its source says
+  is_paused_upon_creation=False (as Airflow does).
   Errors are JSON {"detail": "...", "status": n, "title": "..."}.
 
 Control API (no auth, never subject to faults; JSON in and out, 400 on bad input):
@@ -58,6 +63,7 @@ Control API (no auth, never subject to faults; JSON in and out, 400 on bad input
                                              --parse-delay)} -> {"dag_id","parsed"}
   POST /_control/expire_tokens            every token issued so far expires now
   POST /_control/config                   {"token_lifetime": S, "parse_delay": S} (either)
+  POST /_control/import_error             {"filename", "stack_trace"}: listed by /importErrors
   POST /_control/mlflow_run               {"experiment","job_id","dag_run_id","run_id"}: a run
                                              the MLflow endpoints below will find by its tags
 
@@ -103,6 +109,7 @@ class State:
         self.faults, self.fault_id = [], 0
         self.tokens = {}  # token -> expiry (epoch seconds)
         self.mlflow_runs = []  # {"experiment","experiment_id","job_id","dag_run_id","run_id"}
+        self.import_errors = []  # {"import_error_id","timestamp","filename","bundle_name","stack_trace"}
         self.stats = {"token_requests": 0, "tokens_issued": 0, "triggers": 0,
                       "runs_created": 0, "faults_fired": 0, "requests": {}}
 
@@ -119,8 +126,14 @@ class State:
         d = self.dags.get(dag_id)
         if d is None and self.opts.dags_dir and re.fullmatch(r"[A-Za-z0-9_.-]+", dag_id) \
                 and os.path.exists(os.path.join(self.opts.dags_dir, dag_id + ".py")):
+            # like Airflow: paused at creation unless the DAG says otherwise
+            try:
+                with open(os.path.join(self.opts.dags_dir, dag_id + ".py"), errors="replace") as f:
+                    paused = "is_paused_upon_creation=False" not in f.read()
+            except OSError:
+                paused = True
             d = self.dags[dag_id] = {"first_seen": time.time(), "delay": self.opts.parse_delay,
-                                     "registered": False, "is_paused": True}
+                                     "registered": False, "is_paused": paused}
             self.save()
         if d is None or time.time() - d["first_seen"] < d["delay"]:
             return None
@@ -293,6 +306,14 @@ class Handler(BaseHTTPRequestHandler):
             run["experiment_id"] = ids.get(body["experiment"], str(len(ids) + 1))
             st.mlflow_runs.insert(0, run)
             return run
+        if op == "import_error" and self.command == "POST":
+            if not isinstance(body.get("filename"), str) or not isinstance(body.get("stack_trace"), str):
+                raise HttpError(400, "filename and stack_trace are required strings")
+            e = {"import_error_id": len(st.import_errors) + 1, "timestamp": now_iso(),
+                 "filename": body["filename"], "bundle_name": "dags-folder",
+                 "stack_trace": body["stack_trace"]}
+            st.import_errors.append(e)
+            return e
         if op == "config" and self.command == "POST":
             for k in ("token_lifetime", "parse_delay"):
                 if k in body:
@@ -351,6 +372,12 @@ class Handler(BaseHTTPRequestHandler):
             return 201, {"access_token": token}
         if path.startswith("/api/2.0/mlflow/"):
             return self.mlflow(st, path[len("/api/2.0/mlflow/"):])
+        m = re.fullmatch(r"/api/v([12])/importErrors", path)
+        if m and self.command == "GET":
+            self.authenticate(st, m.group(1))
+            want = self.query.get("filename", [None])[0] if m.group(1) == "2" else None
+            errs = [e for e in st.import_errors if want is None or e["filename"] == want]
+            return 200, {"import_errors": errs, "total_entries": len(errs)}
         m = re.fullmatch(r"/api/v([12])/dags/([^/]+)(/dagRuns(?:/([^/]+))?)?", path)
         if not m:
             raise HttpError(404, "Not Found")
@@ -377,6 +404,19 @@ class Handler(BaseHTTPRequestHandler):
             if r is None:
                 raise HttpError(404, "The DagRun with dag_id: `%s` and run_id: `%s` was not found"
                                 % (dag_id, unquote(run_id)))
+            return 200, run_json(r)
+        if runs and run_id is not None and self.command == "PATCH":
+            r = st.run(dag_id, unquote(run_id))
+            if r is None:
+                raise HttpError(404, "The DagRun with dag_id: `%s` and run_id: `%s` was not found"
+                                % (dag_id, unquote(run_id)))
+            b = self.json_body()
+            if not isinstance(b, dict) or b.get("state") not in ("queued", "success", "failed"):
+                raise HttpError(422, "state must be queued, success or failed")
+            r["state"] = b["state"]
+            st.stats.setdefault("runs_patched", 0)
+            st.stats["runs_patched"] += 1
+            st.save()
             return 200, run_json(r)
         raise HttpError(405, "Method Not Allowed")
 

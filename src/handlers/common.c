@@ -44,13 +44,3 @@ void respond_job(struct request *r, int status, const struct job *job, const cha
 {
 	http_respond_json(r, status, job_to_json(job), extra_headers);
 }
-
-void respond_job_error(struct request *r, enum aerr e, const struct job *job)
-{
-	const char *detail = NULL;
-
-	if (job && job->error_message && (e == AE_AIRFLOW || e == AE_AIRFLOW_UNAVAILABLE ||
-			e == AE_AIRFLOW_TIMEOUT))
-		detail = job->error_message;
-	http_respond_error(r, e, detail);
-}

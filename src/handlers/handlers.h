@@ -21,7 +21,5 @@ int need_db(struct request *r);                   /* database connection, else 5
 /* Load a job the principal may see (404 otherwise) into *job. */
 int need_visible_job(struct request *r, struct job *job);
 void respond_job(struct request *r, int status, const struct job *job, const char *extra_headers);
-/* An error with the job's error_message as detail when the job has one. */
-void respond_job_error(struct request *r, enum aerr e, const struct job *job);
 
 #endif

@@ -1,6 +1,8 @@
 /* status_bulk.c - GET /api/automl/train/jobs/status?ids=..&ids=.. (comma
- * lists accepted too): reconciled statuses of the named jobs the caller may
- * see. Unknown or invisible ids are listed under "not_found". */
+ * lists accepted too): statuses of the named jobs the caller may see, as
+ * stored; the first one due for a reconcile is refreshed (one bounded Airflow
+ * call per request at most; the dispatcher and `automl-ctl sync` refresh the
+ * rest). Unknown or invisible ids are listed under "not_found". */
 #include <string.h>
 #include <strings.h>
 #include "../service.h"
@@ -59,6 +61,7 @@ void handle_status_bulk(struct request *r)
 	struct job *jobs = NULL;
 	size_t n = 0;
 	long nids;
+	int asked = 0;   /* at most one Airflow call per request */
 	json_object *body, *items, *missing;
 	enum aerr rc;
 
@@ -91,7 +94,8 @@ void handle_status_bulk(struct request *r)
 			json_object_array_add(missing, json_object_new_string(ids[i]));
 			continue;
 		}
-		service_reconcile(r->svc, r->arena, j, 0);
+		if (!asked)
+			asked = service_reconcile(r->svc, r->arena, j, 0);
 		json_object *o = json_object_new_object();
 		if (!o)
 			continue;

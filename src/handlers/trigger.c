@@ -1,6 +1,7 @@
 /* trigger.c - POST /api/automl/train/jobs/{job_id}/trigger, the seed
- * endpoint: ready (or failed, as a retry) -> queued with exactly one Airflow
- * run. The flow itself is service_trigger(); this maps its outcome to HTTP. */
+ * endpoint: ready (or failed, as a retry) -> queued, whatever Airflow is
+ * doing; the run is started now or by the dispatcher, exactly once. The flow
+ * is service_trigger(); this maps its outcome to HTTP. */
 #include <stdio.h>
 #include "../service.h"
 #include "handlers.h"
@@ -24,5 +25,5 @@ void handle_trigger(struct request *r)
 		http_respond_error(r, rc, detail);
 		return;
 	}
-	respond_job_error(r, rc, &job);
+	http_respond_error(r, rc, NULL);
 }

@@ -215,6 +215,67 @@ class Double:
                                                  "dag_run_id": dag_run_id, "run_id": run_id})
 
 
+class Dispatcher:
+    """The long-running `automl-ctl dispatch` of the tier (under valgrind in the
+    valgrind pass). Tests that need Airflow left alone, or a dispatcher of their
+    own (crash points, a short deadline), stop it with `with dispatcher.paused():`."""
+
+    def __init__(self, extra_env=None):
+        self.proc = None
+        self.extra_env = extra_env or {}
+
+    def env(self, **over):
+        e = dict(os.environ)
+        e["AUTOML_CONFIG"] = env("AUTOML_TEST_CONFIG")
+        e.update(self.extra_env)
+        e.update({k: str(v) for k, v in over.items()})
+        return e
+
+    def start(self):
+        assert self.proc is None
+        self.proc = subprocess.Popen([env("AUTOML_TEST_CTL_RUN"), "dispatch"], env=self.env(),
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(os.path.dirname(
+                                         env("AUTOML_TEST_CONFIG")), "dispatch.log"), "ab"))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=120)
+        self.proc = None
+        assert rc == 0, "automl-ctl dispatch exited %d on SIGTERM" % rc
+
+    def paused(self):
+        d = self
+
+        class _Paused:
+            def __enter__(self):
+                d.stop()
+
+            def __exit__(self, *exc):
+                d.start()
+
+        return _Paused()
+
+
+def run_ctl(*args, timeout=None, **envover):
+    """automl-ctl ARGS with the tier's configuration (environment overrides allowed)."""
+    e = dict(os.environ)
+    e["AUTOML_CONFIG"] = env("AUTOML_TEST_CONFIG")
+    e.update({k: str(v) for k, v in envover.items()})
+    return subprocess.run([env("AUTOML_TEST_CTL_RUN")] + list(args), env=e, capture_output=True,
+                          text=True, timeout=timeout or TIMEOUT * 4)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dispatcher():
+    d = Dispatcher()
+    d.start()
+    yield d
+    d.stop()
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Tests that stop the database run last (pytest groups parametrized
     session fixtures, which would otherwise interleave them)."""

@@ -85,7 +85,7 @@ keep_logs() {
 	local dest="$top_builddir/tests/integration/integ-logs" f
 	rm -rf "$dest"
 	mkdir -p "$dest" || return 0
-	for f in pytest.out test_store.out migrate.out airflow.log automl.conf \
+	for f in pytest.out test_store.out migrate.out airflow.log dispatch.log automl.conf \
 		lighttpd/error.log lighttpd/access.log lighttpd/lighttpd.conf \
 		apache/error.log apache/access.log apache/apache.conf pg/server.log; do
 		[ -f "$TMP/$f" ] && cp "$TMP/$f" "$dest/${f//\//-}"
@@ -208,7 +208,8 @@ AUTOML_AIRFLOW_PASSWORD=af-secret-pw
 AUTOML_AIRFLOW_UI_URL=http://airflow-ui.integ.test:8080
 AUTOML_AIRFLOW_TIMEOUT_MS=1500
 AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS=1000
-AUTOML_AIRFLOW_PARSE_WAIT_MS=1200
+AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS=1000
+AUTOML_DISPATCH_POLL_S=1
 AUTOML_DAGS_DIR=$TMP/dags
 AUTOML_TEMPLATES_DIR=$TMP/templates
 AUTOML_MLFLOW_TRACKING_URI=http://127.0.0.1:$AF_PORT
@@ -239,16 +240,23 @@ diag <"$TMP/migrate.out"
 
 # ---- lighttpd ----------------------------------------------------------------
 API_CMD="$TMP/bin/automl-api"
+# automl-ctl as the tests run the long-lived dispatcher (under valgrind too)
+CTL_CMD="$top_builddir/automl-ctl"
 MAXPROCS=4
 if [ "$VALGRIND" = 1 ]; then
 	API_CMD="$TMP/bin/automl-api-valgrind"
-	cat >"$API_CMD" <<EOF
+	CTL_CMD="$TMP/bin/automl-ctl-valgrind"
+	for prog in automl-api automl-ctl; do
+		target="$TMP/bin/$prog"
+		[ "$prog" = automl-ctl ] && target="$top_builddir/automl-ctl"
+		cat >"$TMP/bin/$prog-valgrind" <<EOF
 #!/bin/sh
 exec valgrind --leak-check=full --show-leak-kinds=definite,indirect \\
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \\
-	--log-file=$TMP/valgrind/vg.%p.log $TMP/bin/automl-api "\$@"
+	--log-file=$TMP/valgrind/vg.%p.log $target "\$@"
 EOF
-	chmod 755 "$API_CMD"
+		chmod 755 "$TMP/bin/$prog-valgrind"
+	done
 fi
 render() {
 	sed -e "s|@TMP@|$TMP|g" -e "s|@LIGHTTPD_PORT@|$LIGHTTPD_PORT|g" \
@@ -285,7 +293,7 @@ WAIT=30
 [ "$VALGRIND" = 1 ] && WAIT=120
 show_logs() {
 	local f
-	for f in "$TMP/lighttpd/error.log" "$TMP/lighttpd/stdout.log" "$TMP/apache/error.log" "$TMP/airflow.log"; do
+	for f in "$TMP/lighttpd/error.log" "$TMP/lighttpd/stdout.log" "$TMP/apache/error.log" "$TMP/airflow.log" "$TMP/dispatch.log"; do
 		[ -s "$f" ] || continue
 		echo "# ---- $f (last 40 lines)"
 		tail -n 40 "$f" | diag
@@ -303,6 +311,7 @@ export AUTOML_TEST_APACHE_CGI_URL="http://127.0.0.1:$APACHE_PORT/cgi-bin/automl-
 export AUTOML_TEST_AIRFLOW_URL="http://127.0.0.1:$AF_PORT"
 export AUTOML_TEST_API_BIN="$TMP/bin/automl-api"
 export AUTOML_TEST_CTL_BIN="$top_builddir/automl-ctl"
+export AUTOML_TEST_CTL_RUN="$CTL_CMD"
 export AUTOML_TEST_PG_SH="$top_srcdir/tests/lib/pg.sh"
 export AUTOML_TEST_PG_DIR="$TMP/pg"
 export AUTOML_TEST_DATABASE_URL="$DBURL"
@@ -359,6 +368,7 @@ for i in $(seq 1 300); do
 	for p in "${pids[@]:1}"; do alive "$p" && busy=1; done
 	# FastCGI children (valgrind writes its summary when they exit)
 	if pgrep -f "$TMP/bin/automl-api" >/dev/null 2>&1; then busy=1; fi
+	if pgrep -f "automl-ctl.* dispatch" >/dev/null 2>&1; then busy=1; fi
 	[ "$busy" = 0 ] && break
 	sleep 0.2
 done

@@ -126,7 +126,7 @@ static int ts_seconds_form(const char *s)
 
 static void reset_schema(void)
 {
-	rx("DROP TABLE IF EXISTS training_jobs, schema_migrations");
+	rx("DROP TABLE IF EXISTS dispatch_queue, training_jobs, schema_migrations");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -178,10 +178,15 @@ static void test_migrate(struct store *s)
 	is_int(rl("SELECT count(*) FROM schema_migrations", 0, NULL), store_schema_version(),
 			"one schema_migrations row per version");
 	is_int(rl("SELECT count(*) FROM pg_indexes WHERE tablename = 'training_jobs'", 0, NULL), 7,
-			"primary key, dag id unique and five list indexes");
+			"primary key, dag id unique, three list indexes, open jobs, DAG retention");
 	is_int(rl("SELECT count(*) FROM pg_indexes WHERE tablename = 'training_jobs'"
-			" AND indexdef LIKE '%WHERE%queued%running%'", 0, NULL), 1,
-			"partial index on the active statuses");
+			" AND indexdef LIKE '%status%'", 0, NULL), 0,
+			"no index on status (a trigger's UPDATE stays HOT)");
+	is_int(rl("SELECT count(*) FROM pg_indexes WHERE tablename = 'training_jobs'"
+			" AND indexdef LIKE '%WHERE (ended_at IS NULL)%'", 0, NULL), 1,
+			"partial index on the open jobs");
+	is_int(rl("SELECT count(*) FROM pg_indexes WHERE tablename = 'dispatch_queue'", 0, NULL), 2,
+			"outbox: primary key and due time");
 
 }
 
@@ -195,7 +200,7 @@ static void test_roundtrip(struct store *s)
 	static const char fe[] = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
 	const char *p[1] = { id };
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&in, ODD, "d\xc3\xb6main \"x\"", "alice@example.com", ST_FAILED);
 	memcpy(in.job_id, id, sizeof in.job_id);
 	in.source_table = "schema.\"Table\"";
@@ -327,7 +332,7 @@ static void test_list(struct store *s)
 	int pages, same, dup;
 	PGresult *r;
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	for (i = 0; i < 12; i++) {
 		mkjob(&j, "L", domains[i % 3], owners[i % 2], i % 4 == 0 ? ST_RUNNING : ST_READY);
 		if (i % 5 == 0) {
@@ -440,7 +445,7 @@ static void test_visibility(struct store *s)
 	size_t i, n;
 	int all1 = 1;
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	for (i = 0; i < ntricky; i++) {
 		mkjob(&j, "V", tricky[i], "o", ST_READY);
 		if (store_insert_job(s, A, &j))
@@ -490,7 +495,7 @@ static void test_get_jobs(struct store *s)
 	const char *ids[4];
 	size_t n;
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&j1, "G1", "g", "o", ST_READY);
 	mkjob(&j2, "G2", "g", "o", ST_QUEUED);
 	if (store_insert_job(s, A, &j1) || store_insert_job(s, A, &j2))
@@ -509,56 +514,184 @@ static void test_get_jobs(struct store *s)
 	is_int(store_get_jobs(s, A, ids, 2, &rows, &n), AE_VALIDATION, "a non-uuid id: AE_VALIDATION");
 }
 
-static void test_claim(struct store *s, struct store *s2)
+#define PFX(j) job_run_id_prefix(A, (j).job_id)
+
+static void test_trigger(struct store *s, struct store *s2)
 {
 	struct job j, got, other;
-	double t0;
-	enum aerr rc;
-	const char *p[1];
+	const char *p[1], *doms[2] = { "elsewhere", "c" };
+	struct dispatch_item *items;
+	size_t n;
+	long ms;
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&j, "C", "c", "o", ST_FAILED);
 	j.error_message = "old error";
 	j.mlflow_run_id = "old-run";
+	j.trigger_attempts = 2;
 	if (store_insert_job(s, A, &j))
-		bail("insert claim");
+		bail("insert trigger");
 	p[0] = j.job_id;
-	rx1("UPDATE training_jobs SET updated_at = '2020-01-01Z', last_synced_at = now()"
-			" WHERE job_id = $1", j.job_id);
+	rx1("UPDATE training_jobs SET updated_at = '2020-01-01Z', last_synced_at = now(),"
+			" ended_at = now() WHERE job_id = $1", j.job_id);
+	is_int(store_next_due_ms(s, &ms), AE_OK, "next_due on an empty outbox");
+	is_int(ms, -1, "empty outbox: -1");
 
-	is_int(store_claim(s, A, j.job_id, &got), AE_OK, "claim");
-	is_int(got.status, ST_FAILED, "claim returns the job as it is");
-	t0 = now_s();
-	is_int(store_claim(s2, A, j.job_id, &other), AE_BUSY, "second claimer: AE_BUSY");
-	ok(now_s() - t0 < 2.0, "at once, without waiting for the lock");
-	is_int(store_get_job(s2, A, j.job_id, &other), AE_OK, "plain reads are not blocked");
-	is_int(store_set_error(s, j.job_id, "x"), AE_INTERNAL, "set_error inside the claim refused");
-	is_int(store_claim_finish(s, A, j.job_id, "run-1", 3, &got), AE_OK, "claim_finish");
+	is_int(store_trigger(s, A, j.job_id, doms, 1, PFX(j), 0, &got), AE_NOT_FOUND,
+			"another domain's job: AE_NOT_FOUND");
+	is_str(rs("SELECT status FROM training_jobs WHERE job_id = $1", 1, p), "failed", "and unchanged");
+	is_int(store_trigger(s, A, j.job_id, doms, 2, PFX(j), 60000, &got), AE_OK, "trigger");
 	is_int(got.status, ST_QUEUED, "queued");
-	is_str(got.airflow_dag_run_id, "run-1", "run id recorded");
-	is_int(got.trigger_attempts, 3, "attempt recorded");
-	ok(got.error_message == NULL && got.mlflow_run_id == NULL, "error and mlflow run cleared");
+	is_int(got.trigger_attempts, 3, "next attempt");
+	ok(got.airflow_dag_run_id && strcmp(got.airflow_dag_run_id, job_run_id(A, &j, 3)) == 0,
+			"run id of attempt 3 (%s)", got.airflow_dag_run_id ? got.airflow_dag_run_id : "null");
+	ok(got.error_message == NULL && got.mlflow_run_id == NULL && got.dispatched_at == NULL,
+			"error, MLflow run and dispatched_at cleared");
 	is_int(got.sync_age_s, -1, "last_synced_at cleared");
 	ok(strcmp(got.updated_at, "2020-01-01T00:00:00Z") != 0, "updated_at moved");
-	is_str(rs("SELECT status FROM training_jobs WHERE job_id = $1", 1, p), "queued",
-			"committed: another session sees queued");
-	is_int(store_claim(s2, A, j.job_id, &other), AE_OK, "after commit the row is free again");
-	store_rollback(s2);
-	is_int(store_claim(s, A, "11111111-2222-4333-8444-555555555555", &got), AE_NOT_FOUND,
-			"claim of an unknown job: AE_NOT_FOUND");
-	is_int(store_begin(s), AE_OK, "and no transaction was left open");
-	store_rollback(s);
+	is_str(rs("SELECT (ended_at IS NULL)::text FROM training_jobs WHERE job_id = $1", 1, p), "true",
+			"ended_at cleared");
+	is_str(rs("SELECT attempt || ' ' || run_id FROM dispatch_queue WHERE job_id = $1", 1, p),
+			arena_printf(A, "3 %s", got.airflow_dag_run_id), "outbox row of the attempt, same commit");
+	is_int(store_next_due_ms(s, &ms), AE_OK, "next_due");
+	ok(ms > 50000 && ms <= 60000, "due after the grace (%ld ms)", ms);
+	is_int(store_claim_due(s2, A, 10, 1000, &items, &n), AE_OK, "claim_due");
+	is_int(n, 0, "nothing due during the grace");
+	is_int(store_trigger(s2, A, j.job_id, NULL, 0, PFX(j), 0, &other), AE_CONFLICT,
+			"trigger while queued: AE_CONFLICT");
+	is_int(other.status, ST_QUEUED, "with the status that forbade it");
+	is_int(store_trigger(s, A, "11111111-2222-4333-8444-555555555555", NULL, 0, PFX(j), 0, &got),
+			AE_NOT_FOUND, "unknown job: AE_NOT_FOUND");
+	is_int(store_trigger(s, A, "not-a-uuid", NULL, 0, PFX(j), 0, &got), AE_NOT_FOUND,
+			"not a uuid: AE_NOT_FOUND");
 
-	/* Claim, then roll back: nothing changes. */
-	is_int(store_claim(s, A, j.job_id, &got), AE_OK, "claim again");
-	rc = store_claim_finish(s, A, j.job_id, NULL, 4, &got);
-	is_int(rc, AE_OK, "finish with a NULL run id");
-	is_int(store_claim(s, A, j.job_id, &got), AE_OK, "claim once more");
+	/* HOT: a trigger changes no indexed column, so its UPDATE needs no new index entries. */
+	mkjob(&j, "H", "c", "o", ST_READY);
+	if (store_insert_job(s, A, &j))
+		bail("insert hot");
+	{
+		/* A session's statistics reach pg_stat_user_tables when it ends. */
+		static const char HOT[] = "SELECT n_tup_hot_upd FROM pg_stat_user_tables"
+			" WHERE relname = 'training_jobs'";
+		struct store *s3 = open_store();
+		long hot0 = rl(HOT, 0, NULL), hot1 = hot0;
+		int i;
+
+		is_int(store_trigger(s3, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK,
+				"trigger a ready job");
+		store_free(s3);
+		for (i = 0; i < 100 && hot1 == hot0; i++) {
+			usleep(50000);
+			hot1 = rl(HOT, 0, NULL);
+		}
+		is_int(hot1 - hot0, 1, "the trigger's UPDATE was a HOT update");
+	}
+
+	/* claim_due: leases rows, two sessions never take the same one. */
+	is_int(store_next_due_ms(s, &ms), AE_OK, "next_due");
+	is_int(ms, 0, "the new row is due now");
+	is_int(store_claim_due(s, A, 10, 60000, &items, &n), AE_OK, "claim_due");
+	ok(n == 1 && strcmp(items[0].job_id, j.job_id) == 0, "the due row (%zu)", n);
+	ok(n == 1 && items[0].attempt == 1 && items[0].tries == 1 && items[0].last_error == NULL,
+			"attempt 1, first try");
+	is_int(store_claim_due(s2, A, 10, 60000, &items, &n), AE_OK, "claim_due elsewhere");
+	is_int(n, 0, "leased rows are not taken twice");
+	is_int(store_dispatch_retry(s, j.job_id, 1, 0, "DAG not parsed", 1), AE_OK, "retry now");
+	is_int(store_claim_due(s2, A, 10, 60000, &items, &n), AE_OK, "claim_due again");
+	ok(n == 1 && items[0].tries == 2 && items[0].last_not_found &&
+			items[0].last_error && strcmp(items[0].last_error, "DAG not parsed") == 0,
+			"second try sees the first one's reason");
+	is_int(store_mark_dispatched(s, A, j.job_id, 2, &got), AE_CONFLICT,
+			"mark_dispatched of another attempt: AE_CONFLICT");
+	is_int(store_mark_dispatched(s, A, j.job_id, 1, &got), AE_OK, "mark_dispatched");
+	ok(got.dispatched_at != NULL && got.status == ST_QUEUED, "dispatched_at set, still queued");
+	p[0] = j.job_id;
+	is_int(rl("SELECT count(*) FROM dispatch_queue WHERE job_id = $1", 1, p), 0, "row gone");
+	is_int(store_mark_dispatched(s, A, j.job_id, 1, &got), AE_CONFLICT, "twice: AE_CONFLICT");
+
+	/* give_up: only the queued, undispatched attempt. */
+	mkjob(&j, "G", "c", "o", ST_READY);
+	if (store_insert_job(s, A, &j))
+		bail("insert give up");
+	p[0] = j.job_id;
+	is_int(store_trigger(s, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK, "trigger");
+	is_int(store_dispatch_give_up(s, A, j.job_id, 2, "x", &got), AE_CONFLICT,
+			"give_up of another attempt: AE_CONFLICT");
+	is_int(store_dispatch_give_up(s, A, j.job_id, 1, "Airflow could not load it", &got), AE_OK,
+			"give_up");
+	ok(got.status == ST_FAILED && got.error_message &&
+			strcmp(got.error_message, "Airflow could not load it") == 0, "failed, saying why");
+	is_int(rl("SELECT count(*) FROM dispatch_queue WHERE job_id = $1", 1, p), 0, "row gone");
+	is_int(store_trigger(s, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK, "a retry");
+	is_int(got.trigger_attempts, 2, "attempt 2");
+	is_int(store_dequeue(s, j.job_id, 1), AE_OK, "dequeue of an old attempt");
+	is_int(rl("SELECT count(*) FROM dispatch_queue WHERE job_id = $1", 1, p), 1,
+			"leaves the current attempt's row");
+	is_int(store_begin(s), AE_OK, "no transaction was left open");
+	is_int(store_trigger(s, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_INTERNAL,
+			"trigger inside a transaction refused");
 	store_rollback(s);
-	is_int(store_get_job(s, A, j.job_id, &got), AE_OK, "get after rollback");
-	is_int(got.trigger_attempts, 4, "rollback kept the last committed state");
-	is_int(store_claim_finish(s, A, j.job_id, "r", 1, &got), AE_INTERNAL,
-			"claim_finish without a claim refused");
+}
+
+static void test_listen(struct store *s, struct store *s2)
+{
+	struct job j, got;
+	double t0;
+
+	rx("TRUNCATE training_jobs CASCADE");
+	is_int(store_listen(s), AE_OK, "listen");
+	t0 = now_s();
+	is_int(store_wait(s, 300), 0, "no notification: timeout");
+	ok(now_s() - t0 >= 0.25, "after the timeout");
+	mkjob(&j, "N", "n", "o", ST_READY);
+	if (store_insert_job(s2, A, &j))
+		bail("insert listen");
+	is_int(store_trigger(s2, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK, "trigger elsewhere");
+	t0 = now_s();
+	is_int(store_wait(s, 5000), 1, "the trigger's NOTIFY wakes the listener");
+	ok(now_s() - t0 < 2.0, "at once");
+	is_int(store_wait(s, 100), 0, "and it is consumed");
+	/* create's enqueue notifies too, on commit only */
+	mkjob(&j, "N2", "n", "o", ST_QUEUED);
+	is_int(store_begin(s2), AE_OK, "begin");
+	if (store_insert_job(s2, A, &j))
+		bail("insert listen 2");
+	is_int(store_enqueue(s2, j.job_id, 1, "r-1", 0), AE_OK, "enqueue");
+	is_int(store_wait(s, 200), 0, "nothing before the commit");
+	is_int(store_commit(s2), AE_OK, "commit");
+	is_int(store_wait(s, 5000), 1, "notified on commit");
+}
+
+static void test_retire(struct store *s, struct store *s2)
+{
+	struct job j, got, *rows;
+	size_t n;
+
+	rx("TRUNCATE training_jobs CASCADE");
+	mkjob(&j, "T", "t", "o", ST_COMPLETE);
+	if (store_insert_job(s, A, &j))
+		bail("insert retire");
+	is_int(store_list_retirable(s, A, 3600, 10, &rows, &n), AE_OK, "list_retirable");
+	is_int(n, 0, "an insert has no ended_at");
+	rx1("UPDATE training_jobs SET ended_at = now() - interval '2 hours' WHERE job_id = $1", j.job_id);
+	is_int(store_list_retirable(s, A, 3600, 10, &rows, &n), AE_OK, "list_retirable");
+	is_int(n, 1, "ended two hours ago, retention one hour");
+	is_int(store_list_retirable(s, A, 86400, 10, &rows, &n), AE_OK, "list_retirable");
+	is_int(n, 0, "retention one day: not yet");
+	is_int(store_begin(s), AE_OK, "begin");
+	is_int(store_lock_retirable(s, j.job_id, 3600), AE_OK, "lock");
+	is_int(store_begin(s2), AE_OK, "begin elsewhere");
+	is_int(store_lock_retirable(s2, j.job_id, 3600), AE_NOT_FOUND, "held: skipped, not waited for");
+	store_rollback(s2);
+	is_int(store_mark_retired(s, j.job_id), AE_OK, "mark retired");
+	is_int(store_commit(s), AE_OK, "commit");
+	is_int(store_get_job(s, A, j.job_id, &got), AE_OK, "get");
+	ok(got.dag_retired, "dag_retired");
+	is_int(store_list_retirable(s, A, 3600, 10, &rows, &n), AE_OK, "list_retirable");
+	is_int(n, 0, "retired once");
+	is_int(store_dag_republished(s, j.job_id), AE_OK, "republished");
+	is_int(store_get_job(s, A, j.job_id, &got), AE_OK, "get");
+	ok(!got.dag_retired, "not retired any more");
 }
 
 static void test_write_back(struct store *s)
@@ -566,7 +699,7 @@ static void test_write_back(struct store *s)
 	struct job j, got;
 	const char *p[1];
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&j, "W", "w", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	j.error_message = "keep me";
@@ -613,7 +746,7 @@ static void test_reconcile(struct store *s)
 	static const char UPD[] = "SELECT to_char(updated_at AT TIME ZONE 'UTC',"
 		" 'YYYY-MM-DD HH24:MI:SS.US') FROM training_jobs WHERE job_id = $1";
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&j, "R", "r", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	if (store_insert_job(s, A, &j))
@@ -621,53 +754,37 @@ static void test_reconcile(struct store *s)
 	p[0] = j.job_id;
 	rx1("UPDATE training_jobs SET updated_at = '2021-01-01Z' WHERE job_id = $1", j.job_id);
 	upd0 = rs(UPD, 1, p);
-	is_int(store_reconcile(s, A, j.job_id, "run-0", ST_FAILED, NULL, "x", &got), AE_CONFLICT,
+	is_int(store_reconcile(s, A, j.job_id, "run-0", ST_QUEUED, ST_FAILED, NULL, "x", &got), AE_CONFLICT,
 			"another run id: AE_CONFLICT");
 	is_str(rs("SELECT status FROM training_jobs WHERE job_id = $1", 1, p), "queued", "unchanged");
-	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_QUEUED, NULL, NULL, &got), AE_OK,
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_RUNNING, ST_RUNNING, NULL, NULL, &got),
+			AE_CONFLICT, "the job is not in the status the caller read: AE_CONFLICT");
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_QUEUED, ST_QUEUED, NULL, NULL, &got), AE_OK,
 			"same status: just a stamp");
 	ok(got.sync_age_s >= 0 && got.sync_age_s < 5, "sync_age_s now small (%ld)", got.sync_age_s);
 	is_str(rs(UPD, 1, p), upd0, "updated_at untouched by a stamp");
-	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_RUNNING, "m-7", NULL, &got), AE_OK,
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_QUEUED, ST_RUNNING, "m-7", NULL, &got), AE_OK,
 			"queued -> running");
 	is_int(got.status, ST_RUNNING, "running");
 	is_str(got.mlflow_run_id, "m-7", "mlflow_run_id recorded");
 	upd1 = rs(UPD, 1, p);
 	ok(upd1 && upd0 && strcmp(upd1, upd0) != 0, "updated_at moved on a change");
-	is_int(store_list_active(s, A, &rows, &n), AE_OK, "list_active");
+	is_int(store_list_active(s, A, -1, 0, &rows, &n), AE_OK, "list_active");
 	is_int(n, 1, "one active job");
-	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_FAILED, NULL, "task failed", &got), AE_OK,
-			"running -> failed");
+	is_int(store_list_active(s, A, 3600, 0, &rows, &n), AE_OK, "list_active, stale for an hour");
+	is_int(n, 0, "just synced: not stale");
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_QUEUED, ST_FAILED, NULL, "x", &got),
+			AE_CONFLICT, "a reconcile that read queued cannot overwrite running");
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_RUNNING, ST_FAILED, NULL, "task failed", &got),
+			AE_OK, "running -> failed");
 	is_str(got.error_message, "task failed", "error recorded");
-	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_FAILED, NULL, NULL, &got), AE_CONFLICT,
-			"terminal job: AE_CONFLICT");
-	is_int(store_list_active(s, A, &rows, &n), AE_OK, "list_active");
+	is_str(rs("SELECT (ended_at IS NOT NULL)::text FROM training_jobs WHERE job_id = $1", 1, p),
+			"true", "ended_at set");
+	is_int(store_reconcile(s, A, j.job_id, "run-1", ST_FAILED, ST_FAILED, NULL, NULL, &got),
+			AE_CONFLICT, "terminal job: AE_CONFLICT");
+	is_int(store_list_active(s, A, -1, 0, &rows, &n), AE_OK, "list_active");
 	is_int(n, 0, "no active job left");
-
-	is_int(store_set_error(s, j.job_id, "trigger failed: Airflow said no"), AE_OK, "set_error");
-	is_int(store_get_job(s, A, j.job_id, &got), AE_OK, "get");
-	is_str(got.error_message, "trigger failed: Airflow said no", "message stored");
-	is_int(got.status, ST_FAILED, "status untouched");
-	is_int(store_set_error(s, "11111111-2222-4333-8444-555555555555", "x"), AE_NOT_FOUND,
-			"set_error on an unknown job");
-}
-
-/* Claim on another session; a dropped connection's lock goes away only
- * once the server notices the disconnect, so allow it a moment. */
-static enum aerr claim_eventually(struct store *s, const char *job_id)
-{
-	struct job got;
-	enum aerr rc = AE_BUSY;
-	int i;
-
-	for (i = 0; i < 50 && rc == AE_BUSY; i++) {
-		if (i > 0)
-			usleep(40000);
-		rc = store_claim(s, A, job_id, &got);
-	}
-	if (rc == AE_OK)
-		store_rollback(s);
-	return rc;
+	is_int(store_touch_sync(s, j.job_id, "run-1"), AE_OK, "touch_sync");
 }
 
 static void test_failures(struct store *s, struct store *s2)
@@ -679,7 +796,7 @@ static void test_failures(struct store *s, struct store *s2)
 	long n;
 	int consistent = 1;
 
-	rx("TRUNCATE training_jobs");
+	rx("TRUNCATE training_jobs CASCADE");
 	mkjob(&j, "F", "f", "o", ST_READY);
 	if (store_insert_job(s, A, &j))
 		bail("insert failures");
@@ -702,28 +819,28 @@ static void test_failures(struct store *s, struct store *s2)
 			"nothing half-written");
 	is_int(store_ping(s), AE_OK, "after rollback the store reconnects");
 
-	/* Fail every statement of claim + finish in turn: the job is either
-	 * exactly as before or fully queued, and never left locked. */
-	for (n = 1; n < 10; n++) {
+	/* Fail the trigger's one statement: the job is either exactly as before
+	 * or queued with its outbox row, never in between. */
+	for (n = 1; n < 4; n++) {
+		rx1("DELETE FROM dispatch_queue WHERE job_id = $1", j.job_id);
 		rx1("UPDATE training_jobs SET status = 'ready', trigger_attempts = 0,"
 				" airflow_dag_run_id = NULL WHERE job_id = $1", j.job_id);
 		store_fail_after(n);
-		rc = store_claim(s, A, j.job_id, &got);
-		if (rc == AE_OK)
-			rc = store_claim_finish(s, A, j.job_id, "run-x", 1, &got);
+		rc = store_trigger(s, A, j.job_id, NULL, 0, job_run_id_prefix(A, j.job_id), 0, &got);
 		store_fail_after(0);
 		if (rc == AE_OK) {
-			consistent &= strcmp(rs("SELECT status FROM training_jobs WHERE job_id = $1", 1, p),
-					"queued") == 0;
+			consistent &= strcmp(rs("SELECT status || trigger_attempts || (SELECT count(*)"
+					" FROM dispatch_queue q WHERE q.job_id = t.job_id) FROM training_jobs t"
+					" WHERE job_id = $1", 1, p), "queued11") == 0;
 			break;
 		}
 		consistent &= rc == AE_DB_UNAVAILABLE;
-		consistent &= strcmp(rs("SELECT status || trigger_attempts FROM training_jobs"
-				" WHERE job_id = $1", 1, p), "ready0") == 0;
-		consistent &= claim_eventually(s2, j.job_id) == AE_OK;
+		consistent &= strcmp(rs("SELECT status || trigger_attempts || (SELECT count(*)"
+				" FROM dispatch_queue q WHERE q.job_id = t.job_id) FROM training_jobs t"
+				" WHERE job_id = $1", 1, p), "ready00") == 0;
 	}
-	ok(consistent, "failing statement %ld of claim+finish never leaves it half-done", n);
-	is_int(n, 5, "claim + finish is four statements: BEGIN, SELECT, UPDATE, COMMIT");
+	ok(consistent, "failing statement %ld of the trigger never leaves it half-done", n);
+	is_int(n, 2, "the trigger is one statement (one round trip, one commit)");
 
 	/* A statement that waits longer than statement_timeout. */
 	store_set_timeout_ms(s2, 300);
@@ -781,7 +898,9 @@ int main(void)
 	test_list(s);
 	test_visibility(s);
 	test_get_jobs(s);
-	test_claim(s, s2);
+	test_trigger(s, s2);
+	test_listen(s, s2);
+	test_retire(s, s2);
 	test_write_back(s);
 	test_reconcile(s);
 	test_failures(s, s2);

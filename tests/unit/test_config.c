@@ -87,7 +87,10 @@ static void test_defaults(void)
 	ok(cfg.airflow_ui_url == NULL, "no UI URL without an Airflow URL");
 	is_int(cfg.airflow_connect_timeout_ms, 3000, "connect timeout default");
 	is_int(cfg.airflow_timeout_ms, 10000, "timeout default");
-	is_int(cfg.airflow_parse_wait_ms, 30000, "parse wait default");
+	is_int(cfg.airflow_request_timeout_ms, 2000, "request timeout default");
+	is_int(cfg.dispatch_deadline_s, 900, "dispatch deadline default");
+	is_int(cfg.dispatch_poll_s, 5, "dispatch timer default");
+	is_int(cfg.dag_retention_s, -1, "DAG retention unset = keep");
 	ok(cfg.templates_dir && strlen(cfg.templates_dir) >= 5 &&
 			strcmp(cfg.templates_dir + strlen(cfg.templates_dir) - 5, "/dags") == 0,
 			"templates_dir default ends in /dags (%s)", cfg.templates_dir ? cfg.templates_dir : "(null)");
@@ -130,7 +133,10 @@ static void test_env(void)
 	setenv("AUTOML_WAREHOUSE_CONN_ID", "wh", 1);
 	setenv("AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS", "1500", 1);
 	setenv("AUTOML_AIRFLOW_TIMEOUT_MS", "20000", 1);
-	setenv("AUTOML_AIRFLOW_PARSE_WAIT_MS", "0", 1);
+	setenv("AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", "0", 1);
+	setenv("AUTOML_DISPATCH_DEADLINE_S", "60", 1);
+	setenv("AUTOML_DISPATCH_POLL_S", "2", 1);
+	setenv("AUTOML_DAG_RETENTION_S", "0", 1);
 	setenv("AUTOML_MAX_BODY", "2048", 1);
 	setenv("AUTOML_RECONCILE_INTERVAL_S", "0", 1);
 	setenv("AUTOML_LOG_LEVEL", "debug", 1);
@@ -155,7 +161,10 @@ static void test_env(void)
 	is_str(cfg.warehouse_conn_id, "wh", "warehouse_conn_id");
 	is_int(cfg.airflow_connect_timeout_ms, 1500, "connect timeout");
 	is_int(cfg.airflow_timeout_ms, 20000, "timeout");
-	is_int(cfg.airflow_parse_wait_ms, 0, "parse wait 0 allowed");
+	is_int(cfg.airflow_request_timeout_ms, 0, "request timeout 0 allowed (no Airflow call in a request)");
+	is_int(cfg.dispatch_deadline_s, 60, "dispatch deadline");
+	is_int(cfg.dispatch_poll_s, 2, "dispatch timer");
+	is_int(cfg.dag_retention_s, 0, "DAG retention 0 allowed");
 	is_int(cfg.max_body, 2048, "max_body");
 	is_int(cfg.reconcile_interval_s, 0, "reconcile 0 allowed");
 	is_int(cfg.log_level, 3, "log level debug (3)");
@@ -245,10 +254,17 @@ static void test_numbers(void)
 		{ "AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS", "1", 1, 1 },
 		{ "AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS", "0", 0, 0 },
 		{ "AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS", "600001", 0, 0 },
-		{ "AUTOML_AIRFLOW_PARSE_WAIT_MS", "0", 1, 0 },
-		{ "AUTOML_AIRFLOW_PARSE_WAIT_MS", "600000", 1, 600000 },
-		{ "AUTOML_AIRFLOW_PARSE_WAIT_MS", "-1", 0, 0 },
-		{ "AUTOML_AIRFLOW_PARSE_WAIT_MS", "600001", 0, 0 },
+		{ "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", "0", 1, 0 },
+		{ "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", "600000", 1, 600000 },
+		{ "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", "-1", 0, 0 },
+		{ "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS", "600001", 0, 0 },
+		{ "AUTOML_DISPATCH_DEADLINE_S", "0", 0, 0 },
+		{ "AUTOML_DISPATCH_DEADLINE_S", "1", 1, 1 },
+		{ "AUTOML_DISPATCH_DEADLINE_S", "9x", 0, 0 },
+		{ "AUTOML_DISPATCH_POLL_S", "0", 0, 0 },
+		{ "AUTOML_DISPATCH_POLL_S", "3600", 1, 3600 },
+		{ "AUTOML_DAG_RETENTION_S", "-1", 0, 0 },
+		{ "AUTOML_DAG_RETENTION_S", "86400", 1, 86400 },
 		{ "AUTOML_RECONCILE_INTERVAL_S", "86400", 1, 86400 },
 		{ "AUTOML_RECONCILE_INTERVAL_S", "86401", 0, 0 },
 		{ "AUTOML_RECONCILE_INTERVAL_S", "-5", 0, 0 },
@@ -272,8 +288,14 @@ static void test_numbers(void)
 			got = cfg.airflow_timeout_ms;
 		else if (strcmp(cases[i].key, "AUTOML_AIRFLOW_CONNECT_TIMEOUT_MS") == 0)
 			got = cfg.airflow_connect_timeout_ms;
-		else if (strcmp(cases[i].key, "AUTOML_AIRFLOW_PARSE_WAIT_MS") == 0)
-			got = cfg.airflow_parse_wait_ms;
+		else if (strcmp(cases[i].key, "AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS") == 0)
+			got = cfg.airflow_request_timeout_ms;
+		else if (strcmp(cases[i].key, "AUTOML_DISPATCH_DEADLINE_S") == 0)
+			got = cfg.dispatch_deadline_s;
+		else if (strcmp(cases[i].key, "AUTOML_DISPATCH_POLL_S") == 0)
+			got = cfg.dispatch_poll_s;
+		else if (strcmp(cases[i].key, "AUTOML_DAG_RETENTION_S") == 0)
+			got = cfg.dag_retention_s;
 		else if (strcmp(cases[i].key, "AUTOML_RECONCILE_INTERVAL_S") == 0)
 			got = cfg.reconcile_interval_s;
 		if (cases[i].good) {
