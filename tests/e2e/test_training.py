@@ -45,8 +45,7 @@ def create(http, api, name, problem, algorithm, table, preset="fast", **extra):
 
 
 def follow(http, api, ids, want=("complete", "failed"), timeout=TIMEOUT_S):
-    """GET every job until each is in a status of `want`; re-trigger jobs whose
-    auto-trigger gave up waiting for Airflow to parse the DAG."""
+    """GET every job until each is in a status of `want`."""
     done, deadline = {}, time.monotonic() + timeout
     while len(done) < len(ids) and time.monotonic() < deadline:
         for job_id in ids:
@@ -57,8 +56,6 @@ def follow(http, api, ids, want=("complete", "failed"), timeout=TIMEOUT_S):
             job = r.json()
             if job["status"] in want:
                 done[job_id] = job
-            elif job["status"] == "ready":
-                http.post(f"{api}/{job_id}/trigger", timeout=120)
         time.sleep(3)
     missing = [i for i in ids if i not in done]
     assert not missing, f"jobs not finished within {timeout}s: {missing}"
@@ -119,6 +116,38 @@ def test_missing_source_table_fails_naming_the_table(http, api):
     job = follow(http, api, [job["job_id"]])[job["job_id"]]
     assert job["status"] == "failed"
     assert f"no_such_table_{SUFFIX}" in (job["error_message"] or ""), job["error_message"]
+
+
+def test_retry_of_a_retired_dag_publishes_it_again(http, api, airflow):
+    """A failed job's DAG file is retired by the dispatcher AUTOML_DAG_RETENTION_S
+    after it ended (tests/e2e/run.sh sets 30 s); a retry puts the file back,
+    Airflow parses it again and the second attempt gets its own single run."""
+    import os
+    job = create(http, api, "retired", "regression", "lightgbm_regressor",
+                 f"no_such_table_retired_{SUFFIX}")
+    job = follow(http, api, [job["job_id"]])[job["job_id"]]
+    assert job["status"] == "failed", job
+    path = os.path.join(os.environ["AUTOML_DAGS_DIR"], job["airflow_dag_id"] + ".py")
+    deadline = time.monotonic() + 300
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not os.path.exists(path), "the DAG file of a long-failed job was not retired"
+    dag_id = job["airflow_dag_id"]
+    dag = airflow.get(f"/dags/{dag_id}")
+    old_runs = airflow.get(f"/dags/{dag_id}/dagRuns")["total_entries"]
+    print(f"Airflow after the file went: is_stale={dag.get('is_stale')}, runs={old_runs}")
+    r = http.post(f"{api}/{job['job_id']}/trigger", timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "queued"
+    assert os.path.exists(path), "the retry publishes the DAG file again"
+    with open(path) as f:
+        assert f.read() == job["rendered_dag"]
+    job = follow(http, api, [job["job_id"]])[job["job_id"]]
+    assert job["status"] == "failed" and job["trigger_attempts"] == 2, job
+    assert f"no_such_table_retired_{SUFFIX}" in (job["error_message"] or ""), job["error_message"]
+    runs = airflow.get(f"/dags/{job['airflow_dag_id']}/dagRuns")
+    assert sorted(r["dag_run_id"] for r in runs["dag_runs"]) == sorted(
+        [job["airflow_dag_run_id"].replace("-a2", "-a1"), job["airflow_dag_run_id"]]), runs
 
 
 def test_killed_run_ends_failed_through_reconciliation(http, api, airflow):
