@@ -625,6 +625,70 @@ static void test_mlflow_lookup(void)
 	memcpy(url_buf, saved, sizeof(url_buf));
 }
 
+/* The dispatcher's calls: is the DAG paused, mark a run failed, import errors,
+ * and the cap on what a web request may spend. */
+static void test_dispatcher_calls(void)
+{
+	struct config cfg;
+	struct airflow *af;
+	struct timespec t0;
+	char err[256], msg[256], state[32];
+	int paused = -1;
+	enum af_rc rc;
+	long ms;
+
+	init_cfg(&cfg, 2, pw_admin);
+	af = airflow_new(&cfg);
+	if (!af)
+		bail("airflow_new failed");
+	ctl_do("POST", "register_dag", "{\"dag_id\": \"automl__d\"}");
+	rc = airflow_dag_paused(af, "automl__d", &paused, err, sizeof(err));
+	is_int(rc, AF_OK, "dag_paused -> AF_OK (%s)", err);
+	is_int(paused, 1, "a registered DAG starts paused");
+	is_int(airflow_unpause(af, "automl__d", err, sizeof(err)), AF_OK, "unpause");
+	rc = airflow_dag_paused(af, "automl__d", &paused, err, sizeof(err));
+	is_int(paused, 0, "and then reads unpaused");
+	is_int(airflow_dag_paused(af, "automl__nope", &paused, err, sizeof(err)), AF_NOT_FOUND,
+			"dag_paused of an unknown DAG -> AF_NOT_FOUND");
+
+	is_int(airflow_trigger(af, "automl__d", "r-1", NULL, err, sizeof(err)), AF_OK, "trigger");
+	rc = airflow_fail_run(af, "automl__d", "r-1", err, sizeof(err));
+	is_int(rc, AF_OK, "fail_run -> AF_OK (%s)", err);
+	airflow_run_state(af, "automl__d", "r-1", state, sizeof(state), err, sizeof(err));
+	is_str(state, "failed", "the run is failed in Airflow");
+	is_int(airflow_fail_run(af, "automl__d", "r-404", err, sizeof(err)), AF_NOT_FOUND,
+			"fail_run of an unknown run -> AF_NOT_FOUND");
+
+	is_int(airflow_import_error(af, "automl__bad", msg, sizeof(msg), err, sizeof(err)),
+			AF_NOT_FOUND, "no import error recorded -> AF_NOT_FOUND");
+	ctl_do("POST", "import_error", "{\"filename\": \"other/automl__bad.py.bak\","
+			" \"stack_trace\": \"nope\"}");
+	ctl_do("POST", "import_error", "{\"filename\": \"automl__bad.py\", \"stack_trace\":"
+			" \"Traceback (most recent call last):\\n  File \\\"x\\\", line 3\\n"
+			"SyntaxError: invalid syntax \\u001b[31m\\n\\n\"}");
+	rc = airflow_import_error(af, "automl__bad", msg, sizeof(msg), err, sizeof(err));
+	is_int(rc, AF_OK, "import error of the DAG's file -> AF_OK (%s)", err);
+	is_str(msg, "SyntaxError: invalid syntax ?[31m", "its last line, control characters masked");
+	is_int(airflow_import_error(af, "automl__ba", msg, sizeof(msg), err, sizeof(err)),
+			AF_NOT_FOUND, "another DAG's file does not match");
+
+	/* a request's cap: a hang of 1.5 s is cut at 300 ms whatever the configured timeout */
+	airflow_set_limit_ms(af, 300);
+	add_fault("{\"mode\": \"hang\", \"seconds\": 1.5, \"path_regex\": \"/dagRuns$\", \"count\": 1}");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = airflow_trigger(af, "automl__d", "r-2", NULL, err, sizeof(err));
+	ms = ms_since(&t0);
+	is_int(rc, AF_TIMEOUT, "capped call -> AF_TIMEOUT");
+	ok(ms < 1000, "gave up at the cap (%ld ms)", ms);
+	is_str(err, "Airflow did not answer the trigger within 300 ms", "the message names the cap");
+	airflow_set_limit_ms(af, 0);
+	for (int i = 0; i < 100 && run_count("automl__d") < 2; i++)
+		usleep(100 * 1000);
+	is_int(airflow_trigger(af, "automl__d", "r-2", NULL, err, sizeof(err)), AF_CONFLICT,
+			"uncapped again: the slow run exists (409)");
+	airflow_free(af);
+}
+
 int main(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -645,6 +709,7 @@ int main(void)
 	test_token_lifetime();
 	test_refused();
 	test_mlflow_lookup();
+	test_dispatcher_calls();
 	ctl_do("POST", "reset", NULL);
 	is_int(run_count("automl__x"), 0, "reset forgets the runs");
 

@@ -851,6 +851,9 @@ static void test_init_from_spec(struct arena *a)
 		job_init_from_spec(a, &job2, &spec, UUID2, "alice", "http://ui");
 		ok(strcmp(r1, job_run_id(a, &job2, 1)) != 0, "other job -> other run id");
 		ok(strlen(r1) <= 250, "run id fits Airflow's 250");
+		/* the store builds run ids as prefix || attempt (src/store.c SQL_TRIGGER) */
+		is_str(arena_printf(a, "%s%d", job_run_id_prefix(a, UUID1), 2), r2,
+				"prefix + attempt = the run id");
 	}
 }
 
@@ -867,6 +870,7 @@ static void test_to_json(struct arena *a)
 	static const char *const nullable[] = {
 		"rendered_dag", "mlflow_run_id", "mlflow_experiment_name", "registered_model_name",
 		"airflow_dag_id", "airflow_dag_url", "error_message", "feature_engineering_job_id",
+		"dispatched_at",
 	};
 	struct job job;
 	json_object *o, *v, *back;
@@ -907,6 +911,13 @@ static void test_to_json(struct arena *a)
 	STR_FIELD("status", "failed");
 	STR_FIELD("created_at", "2023-11-07T05:31:56Z");
 	STR_FIELD("updated_at", "2023-11-07T05:32:00Z");
+	json_object_put(o);
+	job.dispatched_at = "2023-11-07T05:31:58Z";
+	o = job_to_json(&job);
+	STR_FIELD("dispatched_at", "2023-11-07T05:31:58Z");
+	job.dispatched_at = NULL;
+	json_object_put(o);
+	o = job_to_json(&job);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	back = json_tokener_parse(text);
 	ok(back && json_object_equal(o, back), "serialises and parses back to the same object");
