@@ -44,10 +44,8 @@ static void usage(FILE *fp)
 static int cmd_migrate(struct service *svc)
 {
 	int from = 0, to = 0;
-	enum aerr rc = store_ensure(svc->store);
+	enum aerr rc = service_migrate(svc, &from, &to);
 
-	if (rc == AE_OK)
-		rc = store_migrate(svc->store, &from, &to);
 	if (rc) {
 		fprintf(stderr, "automl-ctl: migrate failed: %s (see the log above)\n", aerr_info(rc)->message);
 		return 1;
@@ -56,27 +54,24 @@ static int cmd_migrate(struct service *svc)
 	return 0;
 }
 
+static size_t sync_moved;
+
+static void sync_report(const struct job *job, enum job_status before)
+{
+	sync_moved++;
+	printf("%s %s -> %s\n", job->job_id, status_str(before), status_str(job->status));
+}
+
 static int cmd_sync(struct service *svc, struct arena *a)
 {
-	struct job *jobs = NULL;
-	size_t n = 0, moved = 0;
-	enum aerr rc = store_ensure(svc->store);
+	size_t n = 0;
+	enum aerr rc = service_sync(svc, a, sync_report, &n);
 
-	if (rc == AE_OK)
-		rc = store_list_active(svc->store, a, -1, 0, &jobs, &n);
 	if (rc) {
 		fprintf(stderr, "automl-ctl: sync failed: %s\n", aerr_info(rc)->message);
 		return 1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		enum job_status before = jobs[i].status;
-		service_reconcile(svc, a, &jobs[i], 1);
-		if (jobs[i].status != before) {
-			moved++;
-			printf("%s %s -> %s\n", jobs[i].job_id, status_str(before), status_str(jobs[i].status));
-		}
-	}
-	printf("%zu active job(s) checked, %zu changed\n", n, moved);
+	printf("%zu active job(s) checked, %zu changed\n", n, sync_moved);
 	return 0;
 }
 
@@ -121,7 +116,7 @@ static int cmd_render(struct service *svc, struct arena *a, int argc, char **arg
 		uuid_unparse_lower(uu, id);
 		job_id = id;
 	}
-	buf_init(&in, (size_t)svc->cfg.max_body);
+	buf_init(&in, (size_t)service_config(svc)->max_body);
 	fp = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!fp) {
 		perror(file);
@@ -187,7 +182,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 {
 	struct dispatch_stats st;
 	struct sigaction sa;
-	long next_ms, wait_ms, backoff = 500, poll_ms = svc->cfg.dispatch_poll_s * 1000L;
+	long next_ms, wait_ms, backoff = 500, poll_ms = service_config(svc)->dispatch_poll_s * 1000L;
 	int once = 0, listening = 0, w;
 	enum aerr rc;
 
@@ -199,7 +194,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 			return 2;
 		}
 	}
-	if (!svc->airflow)
+	if (!service_has_airflow(svc))
 		log_warn("dispatch: AUTOML_AIRFLOW_URL is not set; only DAG retention will run");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -216,12 +211,10 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 		print_stats("dispatch --once", &st);
 		return 0;
 	}
-	log_info("dispatch: started (timer %ld s)", svc->cfg.dispatch_poll_s);
+	log_info("dispatch: started (timer %ld s)", service_config(svc)->dispatch_poll_s);
 	while (!stop_requested) {
 		if (!listening) {
-			rc = store_ensure(svc->store);
-			if (rc == AE_OK)
-				rc = store_listen(svc->store);
+			rc = service_listen(svc);
 			if (rc) {
 				log_warn("dispatch: database unavailable; retrying in %ld ms", backoff);
 				sleep_ms(backoff);
@@ -239,8 +232,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 					st.retried, st.failed, st.orphans, st.reconciled, st.retired);
 		if (rc) {
 			log_warn("dispatch: pass stopped: %s", aerr_info(rc)->message);
-			if (store_ensure(svc->store) != AE_OK)
-				listening = 0;   /* reconnected or not: LISTEN again */
+			listening = 0;   /* the connection may be new: LISTEN again */
 			sleep_ms(backoff);
 			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
 			continue;
@@ -251,7 +243,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 			wait_ms = next_ms;
 		if (wait_ms == 0)
 			continue;
-		w = store_wait(svc->store, wait_ms);
+		w = service_wait(svc, wait_ms);
 		if (w < 0)
 			listening = 0;
 	}
@@ -261,7 +253,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 
 int main(int argc, char **argv)
 {
-	struct service svc;
+	struct service *svc;
 	struct arena *a;
 	char err[512];
 	int status;
@@ -272,30 +264,31 @@ int main(int argc, char **argv)
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
-	if (service_init(&svc, 0, err, sizeof(err))) {
+	svc = service_new(0, err, sizeof(err));
+	if (!svc) {
 		fprintf(stderr, "automl-ctl: configuration: %s\n", err);
 		curl_global_cleanup();
 		return 1;
 	}
 	a = arena_new();
 	if (!a) {
-		service_free(&svc);
+		service_free(svc);
 		return 1;
 	}
 	if (strcmp(argv[1], "migrate") == 0) {
-		status = cmd_migrate(&svc);
+		status = cmd_migrate(svc);
 	} else if (strcmp(argv[1], "sync") == 0) {
-		status = cmd_sync(&svc, a);
+		status = cmd_sync(svc, a);
 	} else if (strcmp(argv[1], "render-dag") == 0) {
-		status = cmd_render(&svc, a, argc - 2, argv + 2);
+		status = cmd_render(svc, a, argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "dispatch") == 0) {
-		status = cmd_dispatch(&svc, a, argc - 2, argv + 2);
+		status = cmd_dispatch(svc, a, argc - 2, argv + 2);
 	} else {
 		usage(stderr);
 		status = 2;
 	}
 	arena_free(a);
-	service_free(&svc);
+	service_free(svc);
 	curl_global_cleanup();
 	return status;
 }

@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <time.h>
 #include "http.h"
+#include "job.h"
 #include "log.h"
-#include "service.h"
 
 static int media_type_is_json(const char *ct)
 {
@@ -30,7 +30,7 @@ static int media_type_is_json(const char *ct)
 
 enum aerr http_read_json_body(struct request *r)
 {
-	long max = r->svc->cfg.max_body;
+	long max = r->max_body;
 	long long declared = -1;
 	size_t cap, len = 0;
 	char *data;
@@ -68,30 +68,20 @@ enum aerr http_read_json_body(struct request *r)
 	return AE_OK;
 }
 
-enum aerr http_authenticate(struct request *r)
+void http_respond_unauthorized(struct request *r, const char *why)
 {
-	const char *why = "not authenticated";
 	char hdr[256];
-	enum aerr rc;
+	json_object *body;
 
-	rc = auth_authenticate(r->svc->keys, &r->svc->cfg, r->arena, r->authorization,
-			time(NULL), &r->principal, &why);
-	if (rc == AE_OK)
-		return AE_OK;
-	if (rc != AE_UNAUTHORIZED) {
-		http_respond_error(r, rc, NULL);
-		return rc;
-	}
 	if (!r->authorization || !*r->authorization)
 		snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Bearer realm=\"automl\"\r\n");
 	else
 		snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Bearer realm=\"automl\", "
 				"error=\"invalid_token\", error_description=\"%s\"\r\n", why);
-	json_object *body = json_object_new_object();
+	body = json_object_new_object();
 	if (body)
 		json_object_object_add(body, "detail", json_object_new_string(why));
 	http_respond_json(r, 401, body, hdr);
-	return AE_UNAUTHORIZED;
 }
 
 static int hexval(char c)

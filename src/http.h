@@ -14,7 +14,8 @@ struct service;
 
 struct request {
 	struct arena *arena;
-	struct service *svc;           /* process-wide: config, store, airflow, keys */
+	struct service *svc;           /* process-wide, opaque: handlers pass it to service_* */
+	long max_body;                 /* AUTOML_MAX_BODY */
 
 	/* CGI variables (borrowed from the server's environment) */
 	const char *method;            /* REQUEST_METHOD */
@@ -44,13 +45,13 @@ struct request {
 };
 
 /* Reads the body: AE_MEDIA_TYPE unless Content-Type is application/json
- * (parameters allowed), AE_TOO_LARGE beyond cfg max_body (checked on
+ * (parameters allowed), AE_TOO_LARGE beyond r->max_body (checked on
  * CONTENT_LENGTH before reading, and while reading). */
 enum aerr http_read_json_body(struct request *r);
 
-/* Bearer token -> r->principal. On failure it writes the 401 itself
- * (with WWW-Authenticate) and returns AE_UNAUTHORIZED. */
-enum aerr http_authenticate(struct request *r);
+/* The 401 of a failed bearer authentication: WWW-Authenticate (with the
+ * reason, a static text, when a token was sent) and {"detail": why}. */
+void http_respond_unauthorized(struct request *r, const char *why);
 
 /* Query parameters, percent-decoded into the arena. http_query_get returns the
  * first value or NULL; http_query_all every value of a repeated key. */

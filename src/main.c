@@ -114,7 +114,7 @@ static const char *request_path(struct arena *a, const char *path_info, const ch
 
 typedef const char *(*getparam_fn)(const char *name, void *ctx);
 
-static void serve(struct service *svc, int svc_ok, struct arena *a, getparam_fn get, void *ctx,
+static void serve(struct service *svc, struct arena *a, getparam_fn get, void *ctx,
 		int (*rd)(void *, char *, size_t), int (*wr)(void *, const char *, size_t), void *io)
 {
 	struct request r;
@@ -123,6 +123,7 @@ static void serve(struct service *svc, int svc_ok, struct arena *a, getparam_fn 
 	memset(&r, 0, sizeof(r));
 	r.arena = a;
 	r.svc = svc;
+	r.max_body = svc ? service_config(svc)->max_body : 0;
 	r.read = rd;
 	r.write = wr;
 	r.io = io;
@@ -134,7 +135,7 @@ static void serve(struct service *svc, int svc_ok, struct arena *a, getparam_fn 
 	r.content_length = get("CONTENT_LENGTH", ctx);
 	r.authorization = get("HTTP_AUTHORIZATION", ctx);
 	r.authorization_psk = get("HTTP_AUTHORIZATION_PSK", ctx);
-	if (!svc_ok) {
+	if (!svc) {
 		http_respond_error(&r, AE_DB_UNAVAILABLE, "the service is not configured correctly; see the server log");
 		return;
 	}
@@ -155,10 +156,9 @@ static const char *env_param(const char *name, void *ctx)
 
 int main(void)
 {
-	struct service svc;
+	struct service *svc;
 	struct arena *arena;
 	char err[512];
-	int svc_ok;
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
@@ -173,8 +173,8 @@ int main(void)
 		log_error("curl_global_init failed");
 		return 1;
 	}
-	svc_ok = service_init(&svc, 1, err, sizeof(err)) == 0;
-	if (!svc_ok)
+	svc = service_new(1, err, sizeof(err));
+	if (!svc)
 		log_error("configuration: %s", err);
 	arena = arena_new();
 	if (!arena || FCGX_Init() != 0) {
@@ -183,7 +183,7 @@ int main(void)
 	}
 
 	if (FCGX_IsCGI()) {
-		serve(&svc, svc_ok, arena, env_param, NULL, cgi_read, cgi_write, NULL);
+		serve(svc, arena, env_param, NULL, cgi_read, cgi_write, NULL);
 		cgi_drain_stdin();
 	} else {
 		FCGX_Request req;
@@ -192,7 +192,7 @@ int main(void)
 		FCGX_InitRequest(&req, 0, 0);
 		log_info("automl-api serving FastCGI (pid %ld)", (long)getpid());
 		while (!stopping && FCGX_Accept_r(&req) >= 0) {
-			serve(&svc, svc_ok, arena, fcgi_param, &req, fcgi_read, fcgi_write, &io);
+			serve(svc, arena, fcgi_param, &req, fcgi_read, fcgi_write, &io);
 			FCGX_Finish_r(&req);
 			arena_reset(arena);
 		}
@@ -200,8 +200,7 @@ int main(void)
 		log_info("automl-api stopping");
 	}
 	arena_free(arena);
-	if (svc_ok)
-		service_free(&svc);
+	service_free(svc);
 	curl_global_cleanup();
 	return 0;
 }

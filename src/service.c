@@ -6,7 +6,9 @@
  * The only module that combines the store, the DAG folder and the Airflow
  * client; knows nothing of HTTP. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uuid/uuid.h>
 #include "buf.h"
 #include "crash.h"
@@ -23,11 +25,27 @@
 #define RETRY_MAX_MS 30000          /* longest wait between two tries */
 #define REQUEST_GRACE_MS 1000       /* a request's own try gets this head start on dispatchers */
 
-int service_init(struct service *svc, int want_auth, char *err, size_t errlen)
+struct service {
+	struct config cfg;
+	struct store *store;
+	struct airflow *airflow;     /* NULL without AUTOML_AIRFLOW_URL */
+	struct mlflow *mlflow;       /* NULL without an http(s) tracking URI */
+	struct auth_keys *keys;      /* NULL for automl-ctl */
+	int in_request;              /* automl-api: Airflow calls are capped per request */
+};
+
+struct service *service_new(int web, char *err, size_t errlen)
 {
-	memset(svc, 0, sizeof(*svc));
-	if (config_load(&svc->cfg, err, errlen))
-		return -1;
+	struct service *svc = calloc(1, sizeof(*svc));
+
+	if (!svc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (config_load(&svc->cfg, err, errlen)) {
+		free(svc);
+		return NULL;
+	}
 	log_set_level((enum log_level)svc->cfg.log_level);
 	svc->store = store_new(svc->cfg.database_url);
 	if (!svc->store) {
@@ -42,25 +60,154 @@ int service_init(struct service *svc, int want_auth, char *err, size_t errlen)
 		}
 	}
 	svc->mlflow = mlflow_new(&svc->cfg);
-	if (want_auth && auth_keys_load(&svc->keys, &svc->cfg, err, errlen))
+	if (web && auth_keys_load(&svc->keys, &svc->cfg, err, errlen))
 		goto fail;
-	svc->in_request = want_auth;
+	svc->in_request = web;
 	if (svc->in_request && svc->airflow)
 		airflow_set_limit_ms(svc->airflow, svc->cfg.airflow_request_timeout_ms);
-	return 0;
+	return svc;
 fail:
 	service_free(svc);
-	return -1;
+	return NULL;
 }
 
 void service_free(struct service *svc)
 {
+	if (!svc)
+		return;
 	auth_keys_free(svc->keys);
 	airflow_free(svc->airflow);
 	mlflow_free(svc->mlflow);
 	store_free(svc->store);
 	config_free(&svc->cfg);
-	memset(svc, 0, sizeof(*svc));
+	free(svc);
+}
+
+const struct config *service_config(const struct service *svc)
+{
+	return &svc->cfg;
+}
+
+int service_has_airflow(const struct service *svc)
+{
+	return svc->airflow != NULL;
+}
+
+/* ---- reads and checks ------------------------------------------------------ */
+
+enum aerr service_ready(struct service *svc)
+{
+	return store_ensure(svc->store);
+}
+
+enum aerr service_ping(struct service *svc)
+{
+	return store_ping(svc->store);
+}
+
+enum aerr service_authenticate(struct service *svc, struct arena *a, const char *authorization,
+		struct principal *p, const char **why)
+{
+	return auth_authenticate(svc->keys, &svc->cfg, a, authorization, time(NULL), p, why);
+}
+
+int service_psk_ok(const struct service *svc, const char *header)
+{
+	return auth_psk_ok(&svc->cfg, header);
+}
+
+enum aerr service_get_visible(struct service *svc, struct arena *a, const char *job_id,
+		const struct principal *p, struct job *out)
+{
+	enum aerr rc = store_get_job(svc->store, a, job_id, out);
+
+	if (rc == AE_OK && p && !principal_may_access(p, out->domain))
+		rc = AE_NOT_FOUND;
+	return rc;
+}
+
+enum aerr service_list(struct service *svc, struct arena *a, const struct job_filter *f,
+		struct job **out, const char ***keys, size_t *n)
+{
+	return store_list_jobs_keyed(svc->store, a, f, out, keys, n);
+}
+
+enum aerr service_get_jobs(struct service *svc, struct arena *a, const char *const *ids,
+		size_t nids, struct job **out, size_t *n)
+{
+	return store_get_jobs(svc->store, a, ids, nids, out, n);
+}
+
+/* ---- write-back ------------------------------------------------------------ */
+
+enum aerr service_write_back(struct service *svc, struct arena *a, const char *job_id,
+		const struct write_back *wb, struct job *out)
+{
+	struct job now;
+	enum aerr rc;
+
+	rc = store_write_back(svc->store, a, job_id, wb->to, wb->run_id, wb->mlflow_run_id,
+			wb->registered_model_name, wb->error_message, out);
+	if (rc != AE_CONFLICT)
+		return rc;
+	rc = store_get_job(svc->store, a, job_id, &now);
+	if (rc)
+		return rc;
+	*out = now;
+	/* The same terminal news twice (a DAG task retried its report): answered as done. */
+	if (now.status == wb->to && (wb->to == ST_COMPLETE || wb->to == ST_FAILED) &&
+			(!wb->run_id || (now.airflow_dag_run_id &&
+			strcmp(now.airflow_dag_run_id, wb->run_id) == 0)))
+		return AE_OK;
+	return AE_CONFLICT;
+}
+
+/* ---- operator commands ------------------------------------------------------- */
+
+enum aerr service_migrate(struct service *svc, int *from, int *to)
+{
+	enum aerr rc = store_ensure(svc->store);
+
+	if (rc)
+		return rc;
+	return store_migrate(svc->store, from, to);
+}
+
+enum aerr service_sync(struct service *svc, struct arena *a,
+		void (*report)(const struct job *job, enum job_status before), size_t *checked)
+{
+	struct job *jobs = NULL;
+	size_t n = 0;
+	enum aerr rc = store_ensure(svc->store);
+
+	*checked = 0;
+	if (rc == AE_OK)
+		rc = store_list_active(svc->store, a, -1, 0, &jobs, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		enum job_status before = jobs[i].status;
+
+		service_reconcile(svc, a, &jobs[i], 1);
+		if (jobs[i].status != before && report)
+			report(&jobs[i], before);
+	}
+	*checked = n;
+	return AE_OK;
+}
+
+enum aerr service_listen(struct service *svc)
+{
+	enum aerr rc = store_ensure(svc->store);
+
+	if (rc)
+		return rc;
+	return store_listen(svc->store);
+}
+
+int service_wait(struct service *svc, long timeout_ms)
+{
+	return store_wait(svc->store, timeout_ms);
 }
 
 /* May this process talk to Airflow now? A web program with a request

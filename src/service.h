@@ -14,20 +14,63 @@
 #include "mlflow.h"
 #include "store.h"
 
-struct service {
-	struct config cfg;
-	struct store *store;
-	struct airflow *airflow;
-	struct mlflow *mlflow;       /* NULL without an http(s) tracking URI */
-	struct auth_keys *keys;     /* NULL for automl-ctl */
-	int in_request;             /* automl-api: every Airflow call answers a web request, so
-	                               each is capped at AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS */
-};
+/* Opaque: the configuration, one store connection, the Airflow and MLflow
+ * clients and the token keys, owned here. */
+struct service;
 
-/* want_auth: load token keys too, and act as the web program (in_request).
- * Returns 0 or -1 with err set. */
-int service_init(struct service *svc, int want_auth, char *err, size_t errlen);
+/* web: the web program (load the token keys; every Airflow call answers a
+ * request, so each is capped at AUTOML_AIRFLOW_REQUEST_TIMEOUT_MS). NULL with
+ * err set when the configuration is unusable. Caller frees. */
+struct service *service_new(int web, char *err, size_t errlen);
 void service_free(struct service *svc);
+/* The loaded configuration (borrowed, read-only). */
+const struct config *service_config(const struct service *svc);
+
+/* ---- reads and checks used by the handlers ------------------------------ */
+
+/* Is the database reachable (connecting if needed)? AE_OK or AE_DB_*. */
+enum aerr service_ready(struct service *svc);
+/* service_ready plus one round trip (GET /healthz). */
+enum aerr service_ping(struct service *svc);
+/* Bearer token -> *p (arena strings); AE_UNAUTHORIZED with *why (static text). */
+enum aerr service_authenticate(struct service *svc, struct arena *a, const char *authorization,
+		struct principal *p, const char **why);
+/* The DAG's Authorization-PSK header, checked in constant time. */
+int service_psk_ok(const struct service *svc, const char *header);
+/* One job the principal may see (AE_NOT_FOUND otherwise, also for a bad id). */
+enum aerr service_get_visible(struct service *svc, struct arena *a, const char *job_id,
+		const struct principal *p, struct job *out);
+/* The list page of store_list_jobs_keyed (see store.h). */
+enum aerr service_list(struct service *svc, struct arena *a, const struct job_filter *f,
+		struct job **out, const char ***keys, size_t *n);
+/* Jobs by id, as store_get_jobs. */
+enum aerr service_get_jobs(struct service *svc, struct arena *a, const char *const *ids,
+		size_t nids, struct job **out, size_t *n);
+
+/* ---- the DAG's write-back ------------------------------------------------- */
+
+struct write_back {
+	enum job_status to;
+	const char *run_id;                 /* NULL: not named */
+	const char *mlflow_run_id, *registered_model_name, *error_message;  /* NULL: keep */
+};
+/* Apply the write-back in one conditional statement (status_writeback_ok(),
+ * and only for the named run). The same terminal news twice is AE_OK with the
+ * job as it is. AE_CONFLICT: out->status is the status that forbade it. */
+enum aerr service_write_back(struct service *svc, struct arena *a, const char *job_id,
+		const struct write_back *wb, struct job *out);
+
+/* ---- operator commands ------------------------------------------------------ */
+
+enum aerr service_migrate(struct service *svc, int *from, int *to);
+/* automl-ctl sync: reconcile every active job once; report(job, before) is
+ * called for each job whose status changed. *checked: jobs looked at. */
+enum aerr service_sync(struct service *svc, struct arena *a,
+		void (*report)(const struct job *job, enum job_status before), size_t *checked);
+/* The dispatcher's wake-ups: LISTEN (again after a reconnect), then wait for
+ * a NOTIFY up to timeout_ms: 1 notified, 0 timeout or signal, -1 connection lost. */
+enum aerr service_listen(struct service *svc);
+int service_wait(struct service *svc, long timeout_ms);
 
 /* The one spec -> job + rendered DAG step (create and automl-ctl render-dag):
  * derived names, then the DAG source into job->rendered_dag (arena). */
@@ -66,6 +109,9 @@ struct dispatch_stats {
 	size_t reconciled;  /* active jobs checked */
 	size_t retired;     /* DAG files removed */
 };
+
+/* Has an Airflow client (AUTOML_AIRFLOW_URL set)? */
+int service_has_airflow(const struct service *svc);
 
 /* One pass of the dispatcher: start the runs of due outbox rows, reconcile
  * active jobs not synced for AUTOML_RECONCILE_INTERVAL_S, retire DAG files

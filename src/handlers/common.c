@@ -7,7 +7,16 @@
 
 int need_auth(struct request *r)
 {
-	return http_authenticate(r) == AE_OK ? 0 : -1;
+	const char *why = "not authenticated";
+	enum aerr rc = service_authenticate(r->svc, r->arena, r->authorization, &r->principal, &why);
+
+	if (rc == AE_OK)
+		return 0;
+	if (rc == AE_UNAUTHORIZED)
+		http_respond_unauthorized(r, why);
+	else
+		http_respond_error(r, rc, NULL);
+	return -1;
 }
 
 int need_job_id(struct request *r)
@@ -20,7 +29,7 @@ int need_job_id(struct request *r)
 
 int need_db(struct request *r)
 {
-	enum aerr rc = store_ensure(r->svc->store);
+	enum aerr rc = service_ready(r->svc);
 
 	if (rc == AE_OK)
 		return 0;
@@ -30,10 +39,8 @@ int need_db(struct request *r)
 
 int need_visible_job(struct request *r, struct job *job)
 {
-	enum aerr rc = store_get_job(r->svc->store, r->arena, r->job_id, job);
+	enum aerr rc = service_get_visible(r->svc, r->arena, r->job_id, &r->principal, job);
 
-	if (rc == AE_OK && !principal_may_access(&r->principal, job->domain))
-		rc = AE_NOT_FOUND;
 	if (rc == AE_OK)
 		return 0;
 	http_respond_error(r, rc, NULL);

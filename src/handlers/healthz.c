@@ -6,11 +6,9 @@
 
 void handle_healthz(struct request *r)
 {
-	enum aerr rc = store_ensure(r->svc->store);
+	enum aerr rc = service_ping(r->svc);
 	json_object *body = json_object_new_object();
 
-	if (rc == AE_OK)
-		rc = store_ping(r->svc->store);
 	if (body) {
 		json_object_object_add(body, "status", json_object_new_string(rc == AE_OK ? "ok" : "unavailable"));
 		json_object_object_add(body, "database", json_object_new_string(rc == AE_OK ? "ok" : "unavailable"));

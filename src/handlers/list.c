@@ -134,7 +134,7 @@ void handle_list(struct request *r)
 	if (f.limit > 0) {
 		if (need_db(r))
 			return;
-		rc = store_list_jobs_keyed(r->svc->store, r->arena, &f, &jobs, &keys, &n);
+		rc = service_list(r->svc, r->arena, &f, &jobs, &keys, &n);
 		if (rc == AE_VALIDATION) {
 			http_respond_invalid(r, "query", "cursor", "Input is not a valid cursor", "value_error");
 			return;

@@ -70,7 +70,7 @@ void handle_status_bulk(struct request *r)
 	nids = collect_ids(r, ids);
 	if (nids < 0 || need_db(r))
 		return;
-	rc = store_get_jobs(r->svc->store, r->arena, ids, (size_t)nids, &jobs, &n);
+	rc = service_get_jobs(r->svc, r->arena, ids, (size_t)nids, &jobs, &n);
 	if (rc) {
 		http_respond_error(r, rc, NULL);
 		return;

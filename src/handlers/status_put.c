@@ -1,7 +1,7 @@
 /* status_put.c - PUT /api/automl/train/jobs/{job_id}/status: the DAG's
- * write-back, authenticated by the Authorization-PSK header. Only the
- * transitions of status_writeback_ok() are applied, in one conditional
- * statement; a repeated terminal write-back of the same run is answered 200. */
+ * write-back, authenticated by the Authorization-PSK header. Parses the body
+ * and maps the outcome of service_write_back() (which applies only the
+ * transitions of status_writeback_ok(); the same terminal news twice is 200). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,11 +9,6 @@
 #include "handlers.h"
 
 #define MAX_FIELD 4096
-
-struct writeback {
-	enum job_status to;
-	const char *run_id, *mlflow_run_id, *registered_model_name, *error_message;
-};
 
 /* Optional string member copied into the arena (NULL when absent or bad). */
 static const char *opt_string(json_object *root, const char *field, size_t max,
@@ -27,7 +22,7 @@ static const char *opt_string(json_object *root, const char *field, size_t max,
 
 /* The validated body in *wb; returns the (possibly empty) error list, or NULL
  * when out of memory. */
-static json_object *parse_body(struct request *r, struct writeback *wb)
+static json_object *parse_body(struct request *r, struct write_back *wb)
 {
 	static const char *const known[] = { "status", "mlflow_run_id", "registered_model_name",
 		"error_message", "airflow_dag_run_id" };
@@ -59,12 +54,12 @@ static json_object *parse_body(struct request *r, struct writeback *wb)
 
 void handle_status_put(struct request *r)
 {
-	struct writeback wb = { .to = ST__MAX };
+	struct write_back wb = { .to = ST__MAX };
 	struct job job = { .sync_age_s = -1 };
 	json_object *detail;
 	enum aerr rc;
 
-	if (!auth_psk_ok(&r->svc->cfg, r->authorization_psk)) {
+	if (!service_psk_ok(r->svc, r->authorization_psk)) {
 		http_respond_error(r, AE_UNAUTHORIZED, r->authorization_psk && *r->authorization_psk
 				? "invalid Authorization-PSK" : "missing Authorization-PSK header");
 		return;
@@ -91,15 +86,7 @@ void handle_status_put(struct request *r)
 	json_object_put(detail);
 	if (need_db(r))
 		return;
-	rc = store_write_back(r->svc->store, r->arena, r->job_id, wb.to, wb.run_id,
-			wb.mlflow_run_id, wb.registered_model_name, wb.error_message, &job);
-	if (rc == AE_CONFLICT &&
-	    store_get_job(r->svc->store, r->arena, r->job_id, &job) == AE_OK &&
-	    job.status == wb.to && (wb.to == ST_COMPLETE || wb.to == ST_FAILED) &&
-	    (!wb.run_id || (job.airflow_dag_run_id && strcmp(job.airflow_dag_run_id, wb.run_id) == 0))) {
-		respond_job(r, 200, &job, NULL);   /* the same news twice */
-		return;
-	}
+	rc = service_write_back(r->svc, r->arena, r->job_id, &wb, &job);
 	if (rc == AE_CONFLICT) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "job is %s; it cannot become %s", status_str(job.status),

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <json-c/json.h>
 #include "tap.h"
 #include "arena.h"
 #include "http.h"
 #include "job.h"
-#include "service.h"
+#include "auth.h"
+#include "config.h"
 
 /* ---- in-memory I/O ----------------------------------------------------- */
 
@@ -64,13 +66,13 @@ static int mem_write(void *io, const char *src, size_t n)
 	return 0;
 }
 
-static struct service svc;
+static long max_body = 1024;   /* what the requests get as r->max_body */
 
 static void req_init(struct request *r, struct arena *a, struct mem_out *out)
 {
 	memset(r, 0, sizeof(*r));
 	r->arena = a;
-	r->svc = &svc;
+	r->max_body = max_body;
 	r->method = "GET";
 	r->path = "/api/automl/train/jobs";
 	r->query = "";
@@ -105,7 +107,7 @@ static void breq(struct request *r, struct arena *a, struct both *b, const char 
 	b->in.data = body;
 	b->in.len = body_len;
 	r->arena = a;
-	r->svc = &svc;
+	r->max_body = max_body;
 	r->method = "POST";
 	r->path = "/api/automl/train/jobs";
 	r->query = "";
@@ -293,8 +295,7 @@ static void test_read_body(struct arena *a)
 	char *big;
 	size_t bigsz;
 
-	memset(&svc, 0, sizeof(svc));
-	svc.cfg.max_body = 1024;
+	max_body = 1024;
 
 	for (size_t i = 0; i < sizeof(json_types) / sizeof(json_types[0]); i++) {
 		breq(&r, a, &b, json_types[i], "12", body, strlen(body));
@@ -391,11 +392,11 @@ static void test_read_body(struct arena *a)
 	ok(rc != AE_OK, "read error without CONTENT_LENGTH -> not AE_OK");
 
 	/* a bigger configured max lets a bigger body through */
-	svc.cfg.max_body = 65536;
+	max_body = 65536;
 	breq(&r, a, &b, "application/json", "65536", big, bigsz);
 	rc = http_read_json_body(&r);
 	ok(rc == AE_OK && r.body_len == 65536, "64 KiB with max 64 KiB: fine");
-	svc.cfg.max_body = 1024;
+	max_body = 1024;
 	free(b.out.data);
 }
 
@@ -672,8 +673,7 @@ static void test_authenticate(struct arena *a)
 	struct both b = { 0 };
 	struct parsed p;
 
-	memset(&svc, 0, sizeof(svc));
-	svc.cfg.max_body = 1024;
+	max_body = 1024;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *www;
 		json_object *v;
@@ -683,8 +683,15 @@ static void test_authenticate(struct arena *a)
 		snprintf(what, sizeof(what), "Authorization \"%s\"", bad[i] ? bad[i] : "(none)");
 		breq(&r, a, &b, NULL, NULL, "", 0);
 		r.authorization = bad[i];
-		rc = http_authenticate(&r);
-		is_int(rc, AE_UNAUTHORIZED, "%s -> AE_UNAUTHORIZED", what);
+		{
+			struct config cfg;
+			const char *why = NULL;
+
+			memset(&cfg, 0, sizeof(cfg));
+			rc = auth_authenticate(NULL, &cfg, a, bad[i], time(NULL), &r.principal, &why);
+			is_int(rc, AE_UNAUTHORIZED, "%s -> AE_UNAUTHORIZED", what);
+			http_respond_unauthorized(&r, why ? why : "not authenticated");
+		}
 		parse_response(a, b.out.data, &p);
 		check_common(a, &p, 401, what);
 		www = header(a, &p, "WWW-Authenticate");
@@ -707,8 +714,7 @@ static void test_oom(struct arena *a)
 	enum aerr rc;
 	int wrong = 0, holes = 0;
 
-	memset(&svc, 0, sizeof(svc));
-	svc.cfg.max_body = 1024;
+	max_body = 1024;
 	breq(&r, a, &b, "application/json", "12", body, strlen(body));
 	arena_fail_after(1);
 	rc = http_read_json_body(&r);
