@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "arena.h"
+#include "fault.h"
 
 #define ARENA_BLOCK 16384
 
@@ -27,6 +28,8 @@ void arena_fail_after(long n)
 
 static int should_fail(void)
 {
+	if (fault_alloc_fails())
+		return 1;
 	if (fail_countdown <= 0)
 		return 0;
 	return --fail_countdown == 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
+#include "fault.h"
 
 void buf_init(struct buf *b, size_t max)
 {
@@ -29,7 +30,7 @@ static int grow(struct buf *b, size_t need)
 		cap = cap > (SIZE_MAX / 2) ? need + 1 : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	p = realloc(b->data, cap);
+	p = fault_realloc(b->data, cap);
 	if (!p)
 		return -1;
 	b->data = p;
@@ -98,7 +99,7 @@ char *buf_steal(struct buf *b)
 	char *p = b->data;
 
 	if (!p)
-		p = calloc(1, 1);
+		p = fault_calloc(1, 1);
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;
