@@ -136,7 +136,8 @@ static void serve(struct service *svc, struct arena *a, getparam_fn get, void *c
 	r.authorization = get("HTTP_AUTHORIZATION", ctx);
 	r.authorization_psk = get("HTTP_AUTHORIZATION_PSK", ctx);
 	if (!svc) {
-		http_respond_error(&r, AE_DB_UNAVAILABLE, "the service is not configured correctly; see the server log");
+		http_respond_error(&r, AE_DB_UNAVAILABLE,
+				"the service is not configured correctly; see the server log");
 		return;
 	}
 	routes_dispatch(&r);
