@@ -80,9 +80,13 @@ static int read_all(FILE *fp, struct buf *b)
 	char chunk[4096];
 	size_t k;
 
-	while ((k = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+	for (;;) {
+		k = fread(chunk, 1, sizeof(chunk), fp);
+		if (k == 0)
+			break;
 		if (buf_append(b, chunk, k))
 			return -1;
+	}
 	return ferror(fp) ? -1 : 0;
 }
 

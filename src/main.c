@@ -141,7 +141,8 @@ static void serve(struct service *svc, struct arena *a, getparam_fn get, void *c
 	r.authorization = get("HTTP_AUTHORIZATION", ctx);
 	r.authorization_psk = get("HTTP_AUTHORIZATION_PSK", ctx);
 	if (!svc) {
-		http_respond_error(&r, AE_DB_UNAVAILABLE, "the service is not configured correctly; see the server log");
+		http_respond_error(&r, AE_DB_UNAVAILABLE,
+				"the service is not configured correctly; see the server log");
 		return;
 	}
 	if (alloc_fail_at > 0)

@@ -1404,21 +1404,30 @@ enum aerr store_listen(struct store *s)
 	return run(s, "LISTEN " STORE_DISPATCH_CHANNEL, 0, NULL, NULL, 0);
 }
 
+/* Consume every notification libpq has read: 1 if there was any. */
+static int drain_notifies(PGconn *conn)
+{
+	int got = 0;
+	PGnotify *note = PQnotifies(conn);
+
+	while (note != NULL) {
+		got = 1;
+		PQfreemem(note);
+		note = PQnotifies(conn);
+	}
+	return got;
+}
+
 int store_wait(struct store *s, long timeout_ms)
 {
 	struct pollfd pfd;
-	PGnotify *note;
-	int got = 0, sock;
+	int sock;
 
 	if (!conn_ok(s))
 		return -1;
 	/* Anything already read with an earlier result? */
 	PQconsumeInput(s->conn);
-	while ((note = PQnotifies(s->conn)) != NULL) {
-		got = 1;
-		PQfreemem(note);
-	}
-	if (got)
+	if (drain_notifies(s->conn))
 		return 1;
 	sock = PQsocket(s->conn);
 	if (sock < 0)
@@ -1432,11 +1441,7 @@ int store_wait(struct store *s, long timeout_ms)
 		log_pq(LOG_WARN, "wait", PQerrorMessage(s->conn));
 		return -1;
 	}
-	while ((note = PQnotifies(s->conn)) != NULL) {
-		got = 1;
-		PQfreemem(note);
-	}
-	return got;
+	return drain_notifies(s->conn);
 }
 
 /* After a conditional UPDATE matched nothing: gone, or just not allowed? */
