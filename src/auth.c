@@ -5,7 +5,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1   /* explicit_bzero, strncasecmp */
 #endif
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "valid.h"
 
 #define AUTH_MAX_TOKEN 8192               /* bytes of the compact JWS */
 #define AUTH_MAX_JWKS (1024L * 1024L)     /* bytes of the JWKS file */
@@ -366,173 +366,60 @@ static const cjose_jwk_t *pick_key(const struct auth_keys *k, enum key_alg alg, 
 	return n == 1 ? found : NULL;
 }
 
-/* A NumericDate claim: 0 and *t set, 1 absent, -1 not a number. */
-static int time_claim(struct json_object *claims, const char *name, int64_t *t)
-{
-	struct json_object *v;
-	double d;
+/* ---- claims --------------------------------------------------------------- */
 
-	if (!json_object_object_get_ex(claims, name, &v))
-		return 1;
-	if (!v)
-		return -1;   /* JSON null */
-	if (json_object_is_type(v, json_type_int)) {
-		*t = json_object_get_int64(v);   /* saturates beyond int64 */
-		return 0;
-	}
-	if (json_object_is_type(v, json_type_double)) {
-		d = json_object_get_double(v);
-		if (!isfinite(d))
-			return -1;
-		if (d >= 9.2e18)
-			*t = INT64_MAX;
-		else if (d <= -9.2e18)
-			*t = INT64_MIN;
-		else
-			*t = (int64_t)floor(d);
-		return 0;
-	}
-	return -1;
-}
+/* What the claim checks compare with: issuer and audience NULL when not configured. */
+struct claims_ctx {
+	int64_t now;
+	const char *issuer, *audience;
+};
+#define CC(ctx) ((const struct claims_ctx *)(ctx))
 
-/* Does the string-or-array claim v contain want? -1 when v has another shape. */
-static int claim_has(struct json_object *v, const char *want, int split_spaces)
-{
-	const char *s, *p, *sp;
-	size_t i, n, wl = strlen(want);
-	int found = 0;
+static int expiry_check(struct vval *v, void *ctx) { return CC(ctx)->now >= v->i; }
+static int early_check(struct vval *v, void *ctx) { return v->i > CC(ctx)->now + AUTH_LEEWAY_S; }
+static int nonempty_check(struct vval *v, void *ctx) { return !*v->s; }
+static int issuer_set(void *ctx) { return CC(ctx)->issuer != NULL; }
+static int issuer_check(struct vval *v, void *ctx) { return strcmp(v->s, CC(ctx)->issuer) != 0; }
+static int audience_set(void *ctx) { return CC(ctx)->audience != NULL; }
+static int audience_check(struct vval *v, void *ctx) { return !valid_has(v, CC(ctx)->audience); }
 
-	s = json_cstr(v);
-	if (s) {
-		if (!split_spaces)
-			return strcmp(s, want) == 0;
-		for (p = s; *p; p = sp) {
-			sp = strchr(p, ' ');
-			if (!sp)
-				sp = p + strlen(p);
-			if ((size_t)(sp - p) == wl && memcmp(p, want, wl) == 0)
-				found = 1;
-			while (*sp == ' ')
-				sp++;
-		}
-		return found;
-	}
-	if (!v || !json_object_is_type(v, json_type_array))
-		return -1;
-	n = json_object_array_length(v);
-	for (i = 0; i < n; i++) {
-		s = json_cstr(json_object_array_get_idx(v, i));
-		if (!s)
-			return -1;
-		if (strcmp(s, want) == 0)
-			found = 1;
-	}
-	return found;
-}
+enum { C_EXP, C_NBF, C_IAT, C_SUB, C_ISS, C_AUD, C_SCOPE, C_DOMAINS, C__MAX };
+
+/* In the order they are checked; an ill-typed claim is "malformed token
+ * claims", except where lax makes it count as absent. iss and aud only when
+ * configured; aud as one string or an array, scope as words or an array. */
+static const struct vfield claim_fields[C__MAX] = {
+	[C_EXP] = { "exp", V_NUMBER, 1, .check = expiry_check, .missing = "missing exp claim",
+		.msg = "token expired" },
+	[C_NBF] = { "nbf", V_NUMBER, 0, .check = early_check, .msg = "token not yet valid" },
+	[C_IAT] = { "iat", V_NUMBER, 0, .check = early_check, .msg = "token not yet valid" },
+	[C_SUB] = { "sub", V_STRING, 1, .lax = 1, .check = nonempty_check, .msg = "missing sub claim" },
+	[C_ISS] = { "iss", V_STRING, 1, .lax = 1, .when = issuer_set, .check = issuer_check,
+		.msg = "wrong issuer" },
+	[C_AUD] = { "aud", V_STRINGS, 1, .lone = VL_ONE, .lax = 1, .when = audience_set,
+		.check = audience_check, .msg = "wrong audience" },
+	[C_SCOPE] = { "scope", V_STRINGS, 0, .lone = VL_WORDS },
+	[C_DOMAINS] = { "domains", V_STRINGS, 0 },
+};
 
 /* Checks the claims and fills *p from the arena. */
 static enum aerr check_claims(struct json_object *claims, const struct config *cfg,
 		struct arena *a, time_t now, struct principal *p, const char **why)
 {
-	struct json_object *v = NULL;
-	const char *sub, *s;
-	int64_t t, now64 = (int64_t)now;
-	size_t i, n;
-	int r;
+	struct claims_ctx ctx = {
+		(int64_t)now,
+		cfg->jwt_issuer && *cfg->jwt_issuer ? cfg->jwt_issuer : NULL,
+		cfg->jwt_audience && *cfg->jwt_audience ? cfg->jwt_audience : NULL,
+	};
+	struct vval v[C__MAX];
+	enum aerr rc = valid_claims(a, claims, claim_fields, C__MAX, &ctx, v, why);
 
-	r = time_claim(claims, "exp", &t);
-	if (r > 0) {
-		*why = "missing exp claim";
-		return AE_UNAUTHORIZED;
-	}
-	if (r < 0) {
-		*why = "malformed token claims";
-		return AE_UNAUTHORIZED;
-	}
-	if (now64 >= t) {
-		*why = "token expired";
-		return AE_UNAUTHORIZED;
-	}
-	r = time_claim(claims, "nbf", &t);
-	if (r < 0) {
-		*why = "malformed token claims";
-		return AE_UNAUTHORIZED;
-	}
-	if (r == 0 && t > now64 + AUTH_LEEWAY_S) {
-		*why = "token not yet valid";
-		return AE_UNAUTHORIZED;
-	}
-	r = time_claim(claims, "iat", &t);
-	if (r < 0) {
-		*why = "malformed token claims";
-		return AE_UNAUTHORIZED;
-	}
-	if (r == 0 && t > now64 + AUTH_LEEWAY_S) {
-		*why = "token not yet valid";
-		return AE_UNAUTHORIZED;
-	}
-
-	sub = json_object_object_get_ex(claims, "sub", &v) ? json_cstr(v) : NULL;
-	if (!sub || !*sub) {
-		*why = "missing sub claim";
-		return AE_UNAUTHORIZED;
-	}
-
-	if (cfg->jwt_issuer && *cfg->jwt_issuer) {
-		s = json_object_object_get_ex(claims, "iss", &v) ? json_cstr(v) : NULL;
-		if (!s || strcmp(s, cfg->jwt_issuer) != 0) {
-			*why = "wrong issuer";
-			return AE_UNAUTHORIZED;
-		}
-	}
-	if (cfg->jwt_audience && *cfg->jwt_audience) {
-		v = NULL;
-		json_object_object_get_ex(claims, "aud", &v);
-		if (claim_has(v, cfg->jwt_audience, 0) != 1) {
-			*why = "wrong audience";
-			return AE_UNAUTHORIZED;
-		}
-	}
-
-	p->admin = 0;
-	if (json_object_object_get_ex(claims, "scope", &v)) {
-		r = claim_has(v, AUTH_ADMIN_SCOPE, 1);
-		if (r < 0) {
-			*why = "malformed token claims";
-			return AE_UNAUTHORIZED;
-		}
-		p->admin = r;
-	}
-
-	p->domains = NULL;
-	p->ndomains = 0;
-	if (json_object_object_get_ex(claims, "domains", &v)) {
-		if (!v || !json_object_is_type(v, json_type_array)) {
-			*why = "malformed token claims";
-			return AE_UNAUTHORIZED;
-		}
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++) {
-			if (!json_cstr(json_object_array_get_idx(v, i))) {
-				*why = "malformed token claims";
-				return AE_UNAUTHORIZED;
-			}
-		}
-		if (n > 0) {
-			p->domains = arena_alloc(a, n * sizeof(*p->domains));
-			if (!p->domains)
-				return AE_NOMEM;
-			for (i = 0; i < n; i++) {
-				p->domains[i] = arena_strdup(a, json_cstr(json_object_array_get_idx(v, i)));
-				if (!p->domains[i])
-					return AE_NOMEM;
-			}
-			p->ndomains = n;
-		}
-	}
-	p->sub = arena_strdup(a, sub);
-	if (!p->sub)
-		return AE_NOMEM;
+	if (rc)
+		return rc;
+	p->sub = v[C_SUB].s;
+	p->admin = valid_has(&v[C_SCOPE], AUTH_ADMIN_SCOPE);
+	p->domains = v[C_DOMAINS].strs;
+	p->ndomains = v[C_DOMAINS].n;
 	return AE_OK;
 }
 

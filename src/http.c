@@ -1,6 +1,7 @@
 /* http.c - the HTTP edge: body reading with a cap and a media-type check,
- * bearer authentication, query parsing, and the one response writer (CGI
- * "Status:" header form, which FastCGI uses too). Knows no SQL, no Airflow. */
+ * bearer authentication, query parsing (walked by valid.h's query walker), and
+ * the one response writer (CGI "Status:" header form, which FastCGI uses too).
+ * Knows no SQL, no Airflow. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include <strings.h>
 #include <time.h>
 #include "http.h"
-#include "job.h"
+#include "valid.h"
 #include "log.h"
 
 static int media_type_is_json(const char *ct)
@@ -194,6 +195,30 @@ size_t http_query_all(struct request *r, const char *name, const char ***vals)
 	if (!*vals)
 		return 0;
 	return query_collect(r, name, *vals, n);
+}
+
+int http_query_fields(struct request *r, const struct vfield *f, size_t n, void *ctx,
+		struct vval *out)
+{
+	const char **text = arena_alloc(r->arena, n * sizeof(*text));
+	json_object *detail = json_object_new_array();
+	enum aerr rc = AE_NOMEM;
+
+	if (text && detail) {
+		for (size_t i = 0; i < n; i++)
+			text[i] = http_query_get(r, f[i].name);
+		rc = valid_query(f, n, text, ctx, out, detail);
+	}
+	if (rc == AE_VALIDATION) {
+		http_respond_validation(r, detail);
+		return -1;
+	}
+	json_object_put(detail);
+	if (rc) {
+		http_respond_error(r, rc, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 static void write_all(struct request *r, const char *s, size_t n)

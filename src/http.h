@@ -57,6 +57,13 @@ void http_respond_unauthorized(struct request *r, const char *why);
  * first value or NULL; http_query_all every value of a repeated key. */
 const char *http_query_get(struct request *r, const char *name);
 size_t http_query_all(struct request *r, const char *name, const char ***vals);
+/* The query walker of valid.h over the request's query: out[i] is f[i]'s value
+ * (strings in the arena); ctx goes to the checks. 0, or -1 after the 422 of
+ * the first bad parameter (or a 503). */
+struct vfield;
+struct vval;
+int http_query_fields(struct request *r, const struct vfield *f, size_t n, void *ctx,
+		struct vval *out);
 /* Percent-decode (and '+' -> ' '); NULL on bad escapes or embedded NUL. */
 char *http_url_decode(struct arena *a, const char *s, size_t n);
 

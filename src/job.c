@@ -1,6 +1,6 @@
 /* job.c - the training-job domain: enum spellings (the seed's), algorithm/
- * problem fit, status rules, validation of a create body into field-level
- * FastAPI-style errors, derived names, and job -> JSON. No I/O. */
+ * problem fit, status rules, the create body's field table (walked by
+ * valid.c into FastAPI-style errors), derived names, and job -> JSON. No I/O. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +16,11 @@ static const char *const algorithms[ALG__MAX] = {
 };
 static const char *const presets[PRESET__MAX] = { "fast", "balanced", "best_quality" };
 static const char *const statuses[ST__MAX] = { "ready", "queued", "running", "complete", "failed" };
+
+const struct vspell problem_type_spelling = { problem_types, PT__MAX };
+const struct vspell algorithm_spelling = { algorithms, ALG__MAX };
+const struct vspell preset_spelling = { presets, PRESET__MAX };
+const struct vspell status_spelling = { statuses, ST__MAX };
 
 static int lookup(const char *const *names, int n, const char *s)
 {
@@ -92,46 +97,6 @@ int status_triggerable(enum job_status s)
 	return s == ST_READY || s == ST_FAILED;
 }
 
-static int is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int uuid_valid(const char *s)
-{
-	if (!s || strlen(s) != 36)
-		return 0;
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!is_hex(s[i])) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-void detail_add(json_object *detail, const char *where, const char *field,
-		const char *msg, const char *type)
-{
-	json_object *e = json_object_new_object();
-	json_object *loc = json_object_new_array();
-
-	if (!e || !loc) {
-		json_object_put(e);
-		json_object_put(loc);
-		return;
-	}
-	json_object_array_add(loc, json_object_new_string(where));
-	if (field)
-		json_object_array_add(loc, json_object_new_string(field));
-	json_object_object_add(e, "loc", loc);
-	json_object_object_add(e, "msg", json_object_new_string(msg));
-	json_object_object_add(e, "type", json_object_new_string(type));
-	json_object_array_add(detail, e);
-}
-
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t c, min;
@@ -165,22 +130,27 @@ size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
-/* Number of code points of strictly valid UTF-8 without control characters, or -1. */
-static long text_chars(const char *s)
+/* ---- the create body ----------------------------------------------------- */
+
+/* Checks of the create fields (valid.h): 0 when valid, else which message. */
+
+/* 1..200 code points of strictly valid UTF-8 without control characters:
+ * 1 for a bad length, 2 for bad text. */
+static int name_check(struct vval *v, void *ctx)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s), i = 0, k;
+	const unsigned char *p = (const unsigned char *)v->s;
+	size_t len = strlen(v->s), i = 0, k;
 	uint32_t cp;
 	long n = 0;
 
 	while (i < len) {
 		k = utf8_decode(p + i, len - i, &cp);
 		if (k == 0 || cp < 0x20 || cp == 0x7f)
-			return -1;
+			return 2;
 		i += k;
 		n++;
 	}
-	return n;
+	return n < 1 || n > 200;
 }
 
 static int ident_char(char c, int first)
@@ -201,229 +171,98 @@ static int identifier_ok(const char *s, size_t n)
 	return 1;
 }
 
-/* identifier or schema.identifier */
-static int table_ok(const char *s)
+static int label_check(struct vval *v, void *ctx)
 {
-	const char *dot = strchr(s, '.');
+	return !identifier_ok(v->s, strlen(v->s));
+}
+
+/* identifier or schema.identifier */
+static int table_check(struct vval *v, void *ctx)
+{
+	const char *dot = strchr(v->s, '.');
 
 	if (!dot)
-		return identifier_ok(s, strlen(s));
-	return identifier_ok(s, (size_t)(dot - s)) && identifier_ok(dot + 1, strlen(dot + 1));
+		return !identifier_ok(v->s, strlen(v->s));
+	return !identifier_ok(v->s, (size_t)(dot - v->s)) || !identifier_ok(dot + 1, strlen(dot + 1));
 }
 
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63} */
-static int domain_ok(const char *s)
+static int domain_check(struct vval *v, void *ctx)
 {
-	size_t n = strlen(s);
+	size_t n = strlen(v->s);
 
 	if (n == 0 || n > 64)
-		return 0;
+		return 1;
 	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
+		char c = v->s[i];
 		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return 0;
+			return 1;
 	}
-	return 1;
+	return 0;
 }
 
-const char *body_string(json_object *body, const char *field, int required, size_t max,
-		json_object *detail, int *present)
-{
-	json_object *v;
+#define PATTERN "string_pattern_mismatch"
 
-	*present = json_object_object_get_ex(body, field, &v) && v != NULL;
-	if (!*present) {
-		if (required)
-			detail_add(detail, "body", field, "Field required", "missing");
-		return NULL;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		detail_add(detail, "body", field, "Input should be a valid string", "string_type");
-		return NULL;
-	}
-	if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v))) {
-		detail_add(detail, "body", field, "Input should not contain NUL characters", "string_type");
-		return NULL;
-	}
-	if ((size_t)json_object_get_string_len(v) > max) {
-		detail_add(detail, "body", field, "String is too long", "string_too_long");
-		return NULL;
-	}
-	return json_object_get_string(v);
-}
+enum { SF_NAME, SF_DOMAIN, SF_SOURCE_TABLE, SF_LABEL_COLUMN, SF_PROBLEM_TYPE, SF_ALGORITHM,
+	SF_PRESET, SF_FE_JOB_ID, SF_AUTO_TRIGGER, SF__MAX };
 
-json_object *body_object_parse(const char *body, size_t len, const char *const *known,
-		size_t nknown, json_object *detail)
-{
-	json_tokener *tok = json_tokener_new();
-	json_object *root = NULL;
-
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (len > 0 && len <= (size_t)0x7fffffff)
-		root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
-		goto fail;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
-				"model_attributes_type");
-		goto fail;
-	}
-	json_tokener_free(tok);
-	json_object_object_foreach(root, key, val) {
-		int ok = 0;
-		(void)val;
-		for (size_t i = 0; i < nknown; i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			detail_add(detail, "body", key, strcmp(key, "owner") == 0
-					? "Extra inputs are not permitted (the owner is the token's subject)"
-					: "Extra inputs are not permitted", "extra_forbidden");
-	}
-	return root;
-fail:
-	json_object_put(root);
-	json_tokener_free(tok);
-	return NULL;
-}
-
-static int want_enum(json_object *body, const char *field, const char *const *names, int n,
-		int required, int def, json_object *detail)
-{
-	char msg[512];
-	size_t off;
-	int present, i;
-	const char *s = body_string(body, field, required, SIZE_MAX, detail, &present);
-
-	if (!present)
-		return required ? -1 : def;
-	if (!s)
-		return -1;
-	i = lookup(names, n, s);
-	if (i >= 0)
-		return i;
-	off = (size_t)snprintf(msg, sizeof(msg), "Input should be ");
-	for (int k = 0; k < n && off < sizeof(msg); k++)
-		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s'%s'",
-				k == 0 ? "" : (k == n - 1 ? " or " : ", "), names[k]);
-	detail_add(detail, "body", field, msg, "enum");
-	return -1;
-}
-
-static const char *const known_fields[] = {
-	"name", "domain", "source_table", "problem_type", "algorithm", "preset",
-	"label_column", "feature_engineering_job_id", "auto_trigger",
+static const struct vfield spec_fields[SF__MAX] = {
+	[SF_NAME] = { "name", V_STRING, 1, .check = name_check, .code = PATTERN,
+		.msg = "Name must have 1 to 200 characters",
+		.msg2 = "Name must be valid UTF-8 without control characters" },
+	[SF_DOMAIN] = { "domain", V_STRING, 1, .check = domain_check, .code = PATTERN,
+		.msg = "Domain must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" },
+	[SF_SOURCE_TABLE] = { "source_table", V_STRING, 1, .check = table_check, .code = PATTERN,
+		.msg = "Source table must be a table name or schema.table "
+			"(letters, digits and _, at most 63 each)" },
+	[SF_LABEL_COLUMN] = { "label_column", V_STRING, 0, .check = label_check, .code = PATTERN,
+		.msg = "Label column must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$", .def_s = "label" },
+	[SF_PROBLEM_TYPE] = { "problem_type", V_ENUM, 1, .spell = &problem_type_spelling },
+	[SF_ALGORITHM] = { "algorithm", V_ENUM, 1, .spell = &algorithm_spelling },
+	[SF_PRESET] = { "preset", V_ENUM, 0, .spell = &preset_spelling, .def = PRESET_BALANCED },
+	[SF_FE_JOB_ID] = { "feature_engineering_job_id", V_UUID, 0 },
+	[SF_AUTO_TRIGGER] = { "auto_trigger", V_BOOL, 0, .def = 1 },
 };
 
 enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 		struct job_spec *spec, json_object **detail_out)
 {
-	json_object *root = NULL, *detail, *v;
-	const char *s;
-	int present, pt, alg, pre;
-	enum aerr rc = AE_OK;
+	struct vval v[SF__MAX];
+	json_object *detail;
+	enum aerr rc;
 
 	memset(spec, 0, sizeof(*spec));
 	*detail_out = NULL;
 	detail = json_object_new_array();
 	if (!detail)
 		return AE_NOMEM;
-
-	root = body_object_parse(body, len, known_fields,
-			sizeof(known_fields) / sizeof(known_fields[0]), detail);
-	if (!root) {
-		if (json_object_array_length(detail) == 0)
-			rc = AE_NOMEM;
-		goto out;
-	}
-
-	s = body_string(root, "name", 1, SIZE_MAX, detail, &present);
-	if (s) {
-		long n = text_chars(s);
-		if (n < 1 || n > 200)
-			detail_add(detail, "body", "name",
-					n < 0 ? "Name must be valid UTF-8 without control characters"
-					      : "Name must have 1 to 200 characters", "string_pattern_mismatch");
-		else
-			spec->name = arena_strdup(a, s);
-	}
-	s = body_string(root, "domain", 1, SIZE_MAX, detail, &present);
-	if (s) {
-		if (!domain_ok(s))
-			detail_add(detail, "body", "domain",
-					"Domain must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-					"string_pattern_mismatch");
-		else
-			spec->domain = arena_strdup(a, s);
-	}
-	s = body_string(root, "source_table", 1, SIZE_MAX, detail, &present);
-	if (s) {
-		if (!table_ok(s))
-			detail_add(detail, "body", "source_table",
-					"Source table must be a table name or schema.table "
-					"(letters, digits and _, at most 63 each)", "string_pattern_mismatch");
-		else
-			spec->source_table = arena_strdup(a, s);
-	}
-	s = body_string(root, "label_column", 0, SIZE_MAX, detail, &present);
-	if (!present) {
-		spec->label_column = "label";
-	} else if (s) {
-		if (!identifier_ok(s, strlen(s)))
-			detail_add(detail, "body", "label_column",
-					"Label column must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$",
-					"string_pattern_mismatch");
-		else
-			spec->label_column = arena_strdup(a, s);
-	}
-
-	pt = want_enum(root, "problem_type", problem_types, PT__MAX, 1, 0, detail);
-	alg = want_enum(root, "algorithm", algorithms, ALG__MAX, 1, 0, detail);
-	pre = want_enum(root, "preset", presets, PRESET__MAX, 0, PRESET_BALANCED, detail);
-	if (pt >= 0 && alg >= 0 && !algorithm_fits((enum algorithm)alg, (enum problem_type)pt)) {
+	rc = valid_body(a, body, len, spec_fields, SF__MAX, NULL, v, detail);
+	/* the one rule across fields, after the fields' own entries */
+	if (rc != AE_NOMEM && v[SF_PROBLEM_TYPE].set && v[SF_ALGORITHM].set &&
+	    !algorithm_fits((enum algorithm)v[SF_ALGORITHM].i, (enum problem_type)v[SF_PROBLEM_TYPE].i)) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "Algorithm '%s' does not fit problem_type '%s'",
-				algorithms[alg], problem_types[pt]);
+				v[SF_ALGORITHM].s, v[SF_PROBLEM_TYPE].s);
 		detail_add(detail, "body", "algorithm", msg, "value_error");
+		rc = json_object_array_length(detail) > 0 ? AE_VALIDATION : AE_NOMEM;
 	}
-	spec->problem_type = pt >= 0 ? (enum problem_type)pt : PT_BINARY_CLASSIFICATION;
-	spec->algorithm = alg >= 0 ? (enum algorithm)alg : ALG_LIGHTGBM_CLASSIFIER;
-	spec->preset = pre >= 0 ? (enum preset)pre : PRESET_BALANCED;
-
-	if (json_object_object_get_ex(root, "feature_engineering_job_id", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_string) || !uuid_valid(json_object_get_string(v)))
-			detail_add(detail, "body", "feature_engineering_job_id",
-					"Input should be a valid UUID", "uuid_parsing");
-		else
-			spec->feature_engineering_job_id = arena_strdup(a, json_object_get_string(v));
-		if (!spec->feature_engineering_job_id && json_object_array_length(detail) == 0)
-			rc = AE_NOMEM;   /* valid but not copied: never AE_OK without it */
-	}
-
-	spec->auto_trigger = 1;
-	if (json_object_object_get_ex(root, "auto_trigger", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_boolean))
-			detail_add(detail, "body", "auto_trigger", "Input should be a valid boolean",
-					"bool_type");
-		else
-			spec->auto_trigger = json_object_get_boolean(v);
-	}
-
+	if (rc)
+		goto out;
+	spec->name = v[SF_NAME].s;
+	spec->domain = v[SF_DOMAIN].s;
+	spec->source_table = v[SF_SOURCE_TABLE].s;
+	spec->label_column = v[SF_LABEL_COLUMN].s;
+	spec->problem_type = (enum problem_type)v[SF_PROBLEM_TYPE].i;
+	spec->algorithm = (enum algorithm)v[SF_ALGORITHM].i;
+	spec->preset = (enum preset)v[SF_PRESET].i;
+	spec->feature_engineering_job_id = v[SF_FE_JOB_ID].s;
+	spec->auto_trigger = (int)v[SF_AUTO_TRIGGER].i;
 out:
-	if (rc == AE_OK && json_object_array_length(detail) > 0)
-		rc = AE_VALIDATION;
-	if (rc == AE_OK && (!spec->name || !spec->domain || !spec->source_table || !spec->label_column))
-		rc = AE_NOMEM;
 	if (rc == AE_VALIDATION)
 		*detail_out = detail;
 	else
 		json_object_put(detail);
-	json_object_put(root);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* job.h - the training-job domain: enums and their spellings, which algorithm
  * fits which problem, allowed status transitions, validation of a create
- * body with field-level errors, and job -> JSON. Pure: no I/O here. */
+ * body with field-level errors (a field table of valid.h), and job -> JSON.
+ * Pure: no I/O here. */
 #ifndef AUTOML_JOB_H
 #define AUTOML_JOB_H
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <json-c/json.h>
 #include "arena.h"
 #include "errors.h"
+#include "valid.h"
 
 enum problem_type {
 	PT_BINARY_CLASSIFICATION, PT_MULTICLASS_CLASSIFICATION, PT_REGRESSION,
@@ -31,6 +33,9 @@ int problem_type_parse(const char *s, enum problem_type *out);
 int algorithm_parse(const char *s, enum algorithm *out);
 int preset_parse(const char *s, enum preset *out);
 int status_parse(const char *s, enum job_status *out);
+/* The same spellings for field tables (valid.h's V_ENUM). */
+extern const struct vspell problem_type_spelling, algorithm_spelling, preset_spelling,
+	status_spelling;
 
 int algorithm_fits(enum algorithm a, enum problem_type p);
 /* Template family of an algorithm: "lightgbm", "iforest" or "vw". */
@@ -41,8 +46,6 @@ const char *algorithm_family(enum algorithm a);
 int status_writeback_ok(enum job_status from, enum job_status to);
 /* May a trigger start a run from this status? (ready, failed) */
 int status_triggerable(enum job_status s);
-
-int uuid_valid(const char *s);   /* canonical 8-4-4-4-12 hex form */
 
 /* Decode one strictly valid UTF-8 sequence (no overlongs, surrogates or
  * values above U+10FFFF) at s[0..n): its length and *cp, or 0 if invalid. */
@@ -84,24 +87,6 @@ struct job {
 	int dag_retired;                      /* the DAG file was removed after the job ended */
 	long sync_age_s;                      /* seconds since the last reconciliation, -1 never */
 };
-
-/* Builds a FastAPI-style {"detail":[...]} entry list. detail_add appends
- * {"loc": ["body", field], "msg": msg, "type": type}; field may be NULL. */
-void detail_add(json_object *detail, const char *where, const char *field,
-		const char *msg, const char *type);
-
-/* Parse a request body that must be one JSON object (strict, UTF-8 checked).
- * Members not in known[] are recorded as extra_forbidden (the object is still
- * returned). NULL when it is not a JSON object (an entry added to detail) or
- * out of memory (nothing added). The caller puts the object. */
-json_object *body_object_parse(const char *body, size_t len, const char *const *known,
-		size_t nknown, json_object *detail);
-
-/* A string member of a body object (borrowed from it): NULL when absent (a
- * "missing" entry if required), or not a NUL-free string of at most max bytes
- * (an entry added). *present: the member is there and not null. */
-const char *body_string(json_object *body, const char *field, int required, size_t max,
-		json_object *detail, int *present);
 
 /* Parse and validate a create body. On AE_VALIDATION *detail is a new json
  * array (caller owns) naming every bad field; on AE_OK it is NULL. */

@@ -1,8 +1,6 @@
 /* list.c - GET /api/automl/train/jobs: newest first, filters domain, owner,
  * status, problem_type, algorithm; limit 1..200 (default 50); an opaque
  * keyset cursor (base64url of "created_at,job_id"), stable under inserts. */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <cjose/base64.h>
 #include <cjose/util.h>
@@ -22,106 +20,80 @@ static char *encode_cursor(struct arena *a, const char *key, const char *job_id)
 	return out;
 }
 
-/* 0 and the two halves, or -1 for anything that is not a cursor we made. */
-static int decode_cursor(struct arena *a, const char *cursor, const char **key, const char **job_id)
+/* A cursor we made ("" is none): 0 with its halves (created_at key, job id) in
+ * v->strs, or 1. ctx: the request's arena. */
+static int cursor_check(struct vval *v, void *arena)
 {
 	uint8_t *plain = NULL;
 	size_t len = 0;
 	char *s, *comma;
+	const char **half;
 
-	if (strlen(cursor) > 200 ||
-	    !cjose_base64url_decode(cursor, strlen(cursor), &plain, &len, NULL))
-		return -1;
-	s = arena_strndup(a, (const char *)plain, len);
+	if (!*v->s)
+		return 0;
+	if (!cjose_base64url_decode(v->s, strlen(v->s), &plain, &len, NULL))
+		return 1;
+	s = arena_strndup(arena, (const char *)plain, len);
 	cjose_get_dealloc()(plain);
-	if (!s || strlen(s) != len)
-		return -1;
+	half = arena_alloc(arena, 2 * sizeof(*half));
+	if (!s || !half || strlen(s) != len)
+		return 1;
 	comma = strrchr(s, ',');
 	if (!comma)
-		return -1;
+		return 1;
 	*comma = '\0';
 	for (const char *p = s; *p; p++)
 		if (!strchr("0123456789-:.TZ+ ", *p))
-			return -1;
+			return 1;
 	if (!*s || !uuid_valid(comma + 1))
-		return -1;
-	*key = s;
-	*job_id = comma + 1;
+		return 1;
+	half[0] = s;
+	half[1] = comma + 1;
+	v->strs = half;
+	v->n = 2;
 	return 0;
 }
 
-/* An enum filter: -1 = absent, -2 = bad (422 written). */
-static int enum_filter(struct request *r, const char *name, int (*parse)(const char *, int *))
-{
-	const char *v = http_query_get(r, name);
-	int out;
+#define BAD_ENUM "Input is not a valid value"
 
-	if (!v)
-		return -1;
-	if (parse(v, &out) == 0)
-		return out;
-	http_respond_invalid(r, "query", name, "Input is not a valid value", "enum");
-	return -2;
-}
+enum { Q_LIMIT, Q_STATUS, Q_PROBLEM_TYPE, Q_ALGORITHM, Q_DOMAIN, Q_OWNER, Q_CURSOR, Q__MAX };
 
-static int parse_status(const char *s, int *out)
-{
-	enum job_status v;
-	int rc = status_parse(s, &v);
-	*out = (int)v;
-	return rc;
-}
-
-static int parse_problem(const char *s, int *out)
-{
-	enum problem_type v;
-	int rc = problem_type_parse(s, &v);
-	*out = (int)v;
-	return rc;
-}
-
-static int parse_algorithm(const char *s, int *out)
-{
-	enum algorithm v;
-	int rc = algorithm_parse(s, &v);
-	*out = (int)v;
-	return rc;
-}
+static const struct vfield list_query[Q__MAX] = {
+	[Q_LIMIT] = { "limit", V_INT, 0, 1, 200, .def = 50, .code = "int_range",
+		.msg = "Input should be a whole number from 1 to 200" },
+	[Q_STATUS] = { "status", V_ENUM, 0, .spell = &status_spelling, .def = -1,
+		.msg = BAD_ENUM, .code = "enum" },
+	[Q_PROBLEM_TYPE] = { "problem_type", V_ENUM, 0, .spell = &problem_type_spelling, .def = -1,
+		.msg = BAD_ENUM, .code = "enum" },
+	[Q_ALGORITHM] = { "algorithm", V_ENUM, 0, .spell = &algorithm_spelling, .def = -1,
+		.msg = BAD_ENUM, .code = "enum" },
+	[Q_DOMAIN] = { "domain", V_STRING, 0 },
+	[Q_OWNER] = { "owner", V_STRING, 0 },
+	[Q_CURSOR] = { "cursor", V_STRING, 0, .hi = 200, .check = cursor_check,
+		.msg = "Input is not a valid cursor", .code = "value_error" },
+};
 
 void handle_list(struct request *r)
 {
-	struct job_filter f = { .status = -1, .problem_type = -1, .algorithm = -1, .limit = 50 };
-	const char *v, **keys = NULL;
+	struct job_filter f = { 0 };
+	struct vval q[Q__MAX];
+	const char **keys = NULL;
 	struct job *jobs = NULL;
 	size_t n = 0;
 	json_object *body, *items;
 	enum aerr rc;
 
-	if (need_auth(r))
+	if (need_auth(r) || http_query_fields(r, list_query, Q__MAX, r->arena, q))
 		return;
-	v = http_query_get(r, "limit");
-	if (v) {
-		char *end;
-		long lim;
-		errno = 0;
-		lim = strtol(v, &end, 10);
-		if (errno || end == v || *end || lim < 1 || lim > 200) {
-			http_respond_invalid(r, "query", "limit",
-					"Input should be a whole number from 1 to 200", "int_range");
-			return;
-		}
-		f.limit = (int)lim;
-	}
-	if ((f.status = enum_filter(r, "status", parse_status)) == -2 ||
-	    (f.problem_type = enum_filter(r, "problem_type", parse_problem)) == -2 ||
-	    (f.algorithm = enum_filter(r, "algorithm", parse_algorithm)) == -2)
-		return;
-	f.domain = http_query_get(r, "domain");
-	f.owner = http_query_get(r, "owner");
-	v = http_query_get(r, "cursor");
-	if (v && *v && decode_cursor(r->arena, v, &f.after_created_at, &f.after_job_id)) {
-		http_respond_invalid(r, "query", "cursor", "Input is not a valid cursor", "value_error");
-		return;
+	f.limit = (int)q[Q_LIMIT].i;
+	f.status = (int)q[Q_STATUS].i;
+	f.problem_type = (int)q[Q_PROBLEM_TYPE].i;
+	f.algorithm = (int)q[Q_ALGORITHM].i;
+	f.domain = q[Q_DOMAIN].s;
+	f.owner = q[Q_OWNER].s;
+	if (q[Q_CURSOR].n == 2) {
+		f.after_created_at = q[Q_CURSOR].strs[0];
+		f.after_job_id = q[Q_CURSOR].strs[1];
 	}
 	if (!r->principal.admin) {
 		f.domains = r->principal.domains;
@@ -135,8 +107,9 @@ void handle_list(struct request *r)
 		if (need_db(r))
 			return;
 		rc = service_list(r->svc, r->arena, &f, &jobs, &keys, &n);
-		if (rc == AE_VALIDATION) {
-			http_respond_invalid(r, "query", "cursor", "Input is not a valid cursor", "value_error");
+		if (rc == AE_VALIDATION) {   /* a cursor the database refuses */
+			http_respond_invalid(r, "query", "cursor", list_query[Q_CURSOR].msg,
+					list_query[Q_CURSOR].code);
 			return;
 		}
 		if (rc) {

@@ -2,54 +2,35 @@
  * write-back, authenticated by the Authorization-PSK header. Parses the body
  * and maps the outcome of service_write_back() (which applies only the
  * transitions of status_writeback_ok(); the same terminal news twice is 200). */
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "../service.h"
 #include "handlers.h"
 
-#define MAX_FIELD 4096
+enum { WB_STATUS, WB_MLFLOW_RUN_ID, WB_MODEL, WB_ERROR, WB_RUN_ID, WB__MAX };
 
-/* Optional string member copied into the arena (NULL when absent or bad). */
-static const char *opt_string(json_object *root, const char *field, size_t max,
-		json_object *detail, struct arena *a)
+static const struct vfield news_fields[WB__MAX] = {
+	[WB_STATUS] = { "status", V_ENUM, 1, .spell = &status_spelling },
+	[WB_MLFLOW_RUN_ID] = { "mlflow_run_id", V_STRING, 0, .hi = 256 },
+	[WB_MODEL] = { "registered_model_name", V_STRING, 0, .hi = 256 },
+	[WB_ERROR] = { "error_message", V_STRING, 0, .hi = 4096 },
+	[WB_RUN_ID] = { "airflow_dag_run_id", V_STRING, 0, .hi = 250 },
+};
+
+/* The validated body in *wb (strings in the arena); AE_VALIDATION: entries in detail. */
+static enum aerr parse_body(struct request *r, struct write_back *wb, json_object *detail)
 {
-	int present;
-	const char *v = body_string(root, field, 0, max, detail, &present);
+	struct vval v[WB__MAX];
+	enum aerr rc = valid_body(r->arena, r->body, r->body_len, news_fields, WB__MAX, NULL, v, detail);
 
-	return v ? arena_strdup(a, v) : NULL;
-}
-
-/* The validated body in *wb; returns the (possibly empty) error list, or NULL
- * when out of memory. */
-static json_object *parse_body(struct request *r, struct write_back *wb)
-{
-	static const char *const known[] = { "status", "mlflow_run_id", "registered_model_name",
-		"error_message", "airflow_dag_run_id" };
-	json_object *root, *detail = json_object_new_array();
-	const char *s;
-	int present;
-
-	if (!detail)
-		return NULL;
-	root = body_object_parse(r->body, r->body_len, known, sizeof(known) / sizeof(known[0]), detail);
-	if (!root) {
-		if (json_object_array_length(detail) == 0) {
-			json_object_put(detail);
-			return NULL;
-		}
-		return detail;
-	}
-	s = body_string(root, "status", 1, SIZE_MAX, detail, &present);
-	if (s && status_parse(s, &wb->to))
-		detail_add(detail, "body", "status", "Input should be 'ready', 'queued', 'running', "
-				"'complete' or 'failed'", "enum");
-	wb->mlflow_run_id = opt_string(root, "mlflow_run_id", 256, detail, r->arena);
-	wb->registered_model_name = opt_string(root, "registered_model_name", 256, detail, r->arena);
-	wb->error_message = opt_string(root, "error_message", MAX_FIELD, detail, r->arena);
-	wb->run_id = opt_string(root, "airflow_dag_run_id", 250, detail, r->arena);
-	json_object_put(root);
-	return detail;
+	if (rc)
+		return rc;
+	wb->to = (enum job_status)v[WB_STATUS].i;
+	wb->mlflow_run_id = v[WB_MLFLOW_RUN_ID].s;
+	wb->registered_model_name = v[WB_MODEL].s;
+	wb->error_message = v[WB_ERROR].s;
+	wb->run_id = v[WB_RUN_ID].s;
+	return AE_OK;
 }
 
 void handle_status_put(struct request *r)
@@ -74,16 +55,17 @@ void handle_status_put(struct request *r)
 			http_respond_error(r, rc, NULL);
 		return;
 	}
-	detail = parse_body(r, &wb);
-	if (!detail) {
-		http_respond_error(r, AE_NOMEM, NULL);
-		return;
-	}
-	if (json_object_array_length(detail) > 0) {
+	detail = json_object_new_array();
+	rc = detail ? parse_body(r, &wb, detail) : AE_NOMEM;
+	if (rc == AE_VALIDATION) {
 		http_respond_validation(r, detail);
 		return;
 	}
 	json_object_put(detail);
+	if (rc) {
+		http_respond_error(r, rc, NULL);
+		return;
+	}
 	if (need_db(r))
 		return;
 	rc = service_write_back(r->svc, r->arena, r->job_id, &wb, &job);

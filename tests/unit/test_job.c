@@ -705,6 +705,7 @@ static void test_spec_fields(struct arena *a)
 		{ "\"feature_engineering_job_id\":\"\"", "feature_engineering_job_id" },
 		{ "\"feature_engineering_job_id\":1", "feature_engineering_job_id" },
 		{ "\"feature_engineering_job_id\":{}", "feature_engineering_job_id" },
+		{ "\"feature_engineering_job_id\":\"" UUID1 "\\u0000x\"", "feature_engineering_job_id" },
 		{ "\"auto_trigger\":false", NULL },
 		{ "\"auto_trigger\":0", "auto_trigger" },
 		{ "\"auto_trigger\":\"false\"", "auto_trigger" },
@@ -958,26 +959,6 @@ static void test_to_json(struct arena *a)
 	(void)a;
 }
 
-/* ---- detail_add -------------------------------------------------------- */
-
-static void test_detail_add(void)
-{
-	json_object *d = json_object_new_array(), *e, *loc;
-
-	detail_add(d, "path", "job_id", "Input should be a valid UUID", "uuid_parsing");
-	detail_add(d, "body", NULL, "JSON decode error", "json_invalid");
-	is_int(json_object_array_length(d), 2, "detail_add appends");
-	e = json_object_array_get_idx(d, 0);
-	ok(json_object_object_get_ex(e, "loc", &loc) && json_object_array_length(loc) == 2 &&
-			strcmp(json_object_get_string(json_object_array_get_idx(loc, 0)), "path") == 0 &&
-			strcmp(json_object_get_string(json_object_array_get_idx(loc, 1)), "job_id") == 0,
-			"loc [where, field]");
-	e = json_object_array_get_idx(d, 1);
-	ok(json_object_object_get_ex(e, "loc", &loc) && json_object_array_length(loc) == 1,
-			"field NULL -> loc [where]");
-	json_object_put(d);
-}
-
 /* ---- out of memory ----------------------------------------------------- */
 
 /* Fail the Nth arena allocation for every N until parsing gets through: the
@@ -1032,38 +1013,6 @@ static void test_oom(struct arena *a)
 	arena_reset(a);
 }
 
-/* The body helpers the create and write-back handlers share. */
-static void test_body_helpers(void)
-{
-	static const char *const known[] = { "a", "b" };
-	static const char body[] = "{\"a\": \"x\\u0000y\", \"b\": \"0123456789\", \"owner\": 1, \"c\": null}";
-	json_object *detail = json_object_new_array(), *root;
-	const char *v;
-	int present;
-
-	root = body_object_parse(body, sizeof body - 1, known, 2, detail);
-	ok(root != NULL, "body helpers: an object is returned");
-	is_int(json_object_array_length(detail), 2, "body helpers: owner and c are extra fields");
-	v = body_string(root, "a", 1, SIZE_MAX, detail, &present);
-	ok(v == NULL && present, "body helpers: a string with NUL is refused");
-	v = body_string(root, "b", 1, 9, detail, &present);
-	ok(v == NULL, "body helpers: a string over max is refused");
-	v = body_string(root, "b", 1, 10, detail, &present);
-	is_str(v, "0123456789", "body helpers: a string of exactly max is kept");
-	v = body_string(root, "c", 1, 10, detail, &present);
-	ok(v == NULL && !present, "body helpers: null counts as absent");
-	is_int(json_object_array_length(detail), 5, "body helpers: NUL, too long and missing recorded");
-	json_object_put(root);
-	json_object_put(detail);
-
-	detail = json_object_new_array();
-	ok(body_object_parse("[1]", 3, known, 2, detail) == NULL, "body helpers: an array is refused");
-	ok(body_object_parse("{} x", 4, known, 2, detail) == NULL, "body helpers: trailing text is refused");
-	ok(body_object_parse("", 0, known, 2, detail) == NULL, "body helpers: an empty body is refused");
-	is_int(json_object_array_length(detail), 3, "body helpers: one entry per refused body");
-	json_object_put(detail);
-}
-
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -1084,9 +1033,7 @@ int main(void)
 	test_spec_fields(a);
 	test_init_from_spec(a);
 	test_to_json(a);
-	test_detail_add();
 	test_oom(a);
-	test_body_helpers();
 	arena_free(a);
 	return done_testing();
 }
