@@ -16,11 +16,8 @@
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "lim.h"
 
-#define AUTH_MAX_TOKEN 8192               /* bytes of the compact JWS */
-#define AUTH_MAX_JWKS (1024L * 1024L)     /* bytes of the JWKS file */
-#define AUTH_MIN_SECRET 32                /* RFC 7518 3.2: HS256 key >= hash size */
-#define AUTH_MIN_RSA_BITS 2048
 #define AUTH_ADMIN_SCOPE "automl:admin"
 
 enum key_alg { KA_HS256, KA_RS256, KA_ES256 };
@@ -80,7 +77,7 @@ void auth_keys_free(struct auth_keys *k)
 	free(k);
 }
 
-/* Reads at most AUTH_MAX_JWKS bytes of path into *out (caller frees, NUL-terminated). */
+/* Reads at most LIM_JWKS_FILE bytes of path into *out (caller frees, NUL-terminated). */
 static int read_file_capped(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	FILE *f = NULL;
@@ -93,23 +90,23 @@ static int read_file_capped(const char *path, char **out, size_t *outlen, char *
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: cannot open %s", path);
 		goto out;
 	}
-	buf = malloc((size_t)AUTH_MAX_JWKS + 1);
+	buf = malloc((size_t)LIM_JWKS_FILE + 1);
 	if (!buf) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
 		goto out;
 	}
 	for (;;) {
-		got = fread(buf + n, 1, (size_t)AUTH_MAX_JWKS + 1 - n, f);
+		got = fread(buf + n, 1, (size_t)LIM_JWKS_FILE + 1 - n, f);
 		n += got;
-		if (got == 0 || n > (size_t)AUTH_MAX_JWKS)
+		if (got == 0 || n > (size_t)LIM_JWKS_FILE)
 			break;
 	}
 	if (ferror(f)) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: read error on %s", path);
 		goto out;
 	}
-	if (n > (size_t)AUTH_MAX_JWKS) {
-		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is larger than %ld bytes", path, AUTH_MAX_JWKS);
+	if (n > (size_t)LIM_JWKS_FILE) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is larger than %ld bytes", path, LIM_JWKS_FILE);
 		goto out;
 	}
 	buf[n] = '\0';
@@ -224,9 +221,9 @@ static int load_jwk(struct auth_keys *k, struct json_object *jk, size_t idx, cha
 	}
 	if (alg == KA_RS256) {
 		if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_RSA ||
-				cjose_jwk_get_keysize(jwk, &cerr) < AUTH_MIN_RSA_BITS) {
+				cjose_jwk_get_keysize(jwk, &cerr) < LIM_RSA_MIN_BITS) {
 			snprintf(err, errlen, "AUTOML_JWKS_FILE: RSA key %zu is shorter than %d bits",
-					idx, AUTH_MIN_RSA_BITS);
+					idx, LIM_RSA_MIN_BITS);
 			goto out;
 		}
 	} else if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_EC ||
@@ -318,8 +315,8 @@ int auth_keys_load(struct auth_keys **out, const struct config *cfg, char *err, 
 		goto out;
 	}
 	if (have_secret) {
-		if (cfg->jwt_secret_len < AUTH_MIN_SECRET) {
-			snprintf(err, errlen, "AUTOML_JWT_SECRET must be at least %d bytes", AUTH_MIN_SECRET);
+		if (cfg->jwt_secret_len < LIM_HS256_MIN_SECRET) {
+			snprintf(err, errlen, "AUTOML_JWT_SECRET must be at least %d bytes", LIM_HS256_MIN_SECRET);
 			goto out;
 		}
 		k->hs = cjose_jwk_create_oct_spec((const uint8_t *)cfg->jwt_secret,
@@ -573,8 +570,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 		*why = "missing bearer token";
 		goto out;
 	}
-	len = strnlen(tok, AUTH_MAX_TOKEN + 1);
-	if (len > AUTH_MAX_TOKEN)
+	len = strnlen(tok, LIM_BEARER_TOKEN + 1);
+	if (len > LIM_BEARER_TOKEN)
 		goto out;
 	for (i = 0; i < len; i++) {
 		if (tok[i] == '.') {

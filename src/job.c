@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "job.h"
+#include "lim.h"
 
 static const char *const problem_types[PT__MAX] = {
 	"binary_classification", "multiclass_classification", "regression",
@@ -345,10 +346,11 @@ enum aerr job_spec_parse(struct arena *a, const char *body, size_t len,
 	s = body_string(root, "name", 1, SIZE_MAX, detail, &present);
 	if (s) {
 		long n = text_chars(s);
-		if (n < 1 || n > 200)
+		if (n < 1 || n > LIM_JOB_NAME)
 			detail_add(detail, "body", "name",
 					n < 0 ? "Name must be valid UTF-8 without control characters"
-					      : "Name must have 1 to 200 characters", "string_pattern_mismatch");
+					      : "Name must have 1 to " LIM_STR(LIM_JOB_NAME) " characters",
+					"string_pattern_mismatch");
 		else
 			spec->name = arena_strdup(a, s);
 	}

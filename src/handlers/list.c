@@ -1,11 +1,13 @@
 /* list.c - GET /api/automl/train/jobs: newest first, filters domain, owner,
- * status, problem_type, algorithm; limit 1..200 (default 50); an opaque
- * keyset cursor (base64url of "created_at,job_id"), stable under inserts. */
+ * status, problem_type, algorithm; limit 1..LIM_LIST_MAX (default
+ * LIM_LIST_DEFAULT); an opaque keyset cursor (base64url of
+ * "created_at,job_id"), stable under inserts. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjose/base64.h>
 #include <cjose/util.h>
+#include "../lim.h"
 #include "../log.h"
 #include "../service.h"
 #include "handlers.h"
@@ -29,7 +31,7 @@ static int decode_cursor(struct arena *a, const char *cursor, const char **key, 
 	size_t len = 0;
 	char *s, *comma;
 
-	if (strlen(cursor) > 200 ||
+	if (strlen(cursor) > LIM_CURSOR ||
 	    !cjose_base64url_decode(cursor, strlen(cursor), &plain, &len, NULL))
 		return -1;
 	s = arena_strndup(a, (const char *)plain, len);
@@ -90,7 +92,8 @@ static int parse_algorithm(const char *s, int *out)
 
 void handle_list(struct request *r)
 {
-	struct job_filter f = { .status = -1, .problem_type = -1, .algorithm = -1, .limit = 50 };
+	struct job_filter f = { .status = -1, .problem_type = -1, .algorithm = -1,
+		.limit = LIM_LIST_DEFAULT };
 	const char *v, **keys = NULL;
 	struct job *jobs = NULL;
 	size_t n = 0;
@@ -105,9 +108,10 @@ void handle_list(struct request *r)
 		long lim;
 		errno = 0;
 		lim = strtol(v, &end, 10);
-		if (errno || end == v || *end || lim < 1 || lim > 200) {
+		if (errno || end == v || *end || lim < 1 || lim > LIM_LIST_MAX) {
 			http_respond_invalid(r, "query", "limit",
-					"Input should be a whole number from 1 to 200", "int_range");
+					"Input should be a whole number from 1 to " LIM_STR(LIM_LIST_MAX),
+					"int_range");
 			return;
 		}
 		f.limit = (int)lim;

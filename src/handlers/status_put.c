@@ -5,10 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "../lim.h"
 #include "../service.h"
 #include "handlers.h"
-
-#define MAX_FIELD 4096
 
 /* Optional string member copied into the arena (NULL when absent or bad). */
 static const char *opt_string(json_object *root, const char *field, size_t max,
@@ -44,10 +43,11 @@ static json_object *parse_body(struct request *r, struct write_back *wb)
 	if (s && status_parse(s, &wb->to))
 		detail_add(detail, "body", "status", "Input should be 'ready', 'queued', 'running', "
 				"'complete' or 'failed'", "enum");
-	wb->mlflow_run_id = opt_string(root, "mlflow_run_id", 256, detail, r->arena);
-	wb->registered_model_name = opt_string(root, "registered_model_name", 256, detail, r->arena);
-	wb->error_message = opt_string(root, "error_message", MAX_FIELD, detail, r->arena);
-	wb->run_id = opt_string(root, "airflow_dag_run_id", 250, detail, r->arena);
+	wb->mlflow_run_id = opt_string(root, "mlflow_run_id", LIM_WRITEBACK_NAME, detail, r->arena);
+	wb->registered_model_name = opt_string(root, "registered_model_name", LIM_WRITEBACK_NAME,
+			detail, r->arena);
+	wb->error_message = opt_string(root, "error_message", LIM_WRITEBACK_ERROR, detail, r->arena);
+	wb->run_id = opt_string(root, "airflow_dag_run_id", LIM_AIRFLOW_ID, detail, r->arena);
 	json_object_put(root);
 	return detail;
 }
