@@ -16,6 +16,7 @@
 #include <cjose/util.h>
 #include "airflow.h"
 #include "buf.h"
+#include "jsonx.h"
 #include "log.h"
 
 #define AF_MAX_BODY (1024 * 1024)  /* largest answer we read from Airflow */
@@ -332,24 +333,10 @@ out:
 	return rc;
 }
 
-/* The answer body as JSON (caller puts), NULL if it is not JSON. */
+/* The answer body as a JSON object (caller puts), NULL if it is not one. */
 static json_object *resp_json(struct airflow *af)
 {
-	json_tokener *tok;
-	json_object *o;
-
-	if (!af->resp.data || af->resp.len == 0)
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, af->resp.data, (int)af->resp.len);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return jsonx_object(af->resp.data, af->resp.len);
 }
 
 /* Copies Airflow's error text ("detail", FastAPI's [{"msg"}], or "title") into

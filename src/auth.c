@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "jsonx.h"
 #include "lim.h"
 
 #define AUTH_ADMIN_SCOPE "automl:admin"
@@ -119,28 +120,6 @@ out:
 	if (f)
 		fclose(f);
 	return rc;
-}
-
-/* Strict parse of a whole buffer as one JSON value; NULL when it is not. */
-static struct json_object *parse_json(const char *s, size_t len)
-{
-	struct json_tokener *tok = NULL;
-	struct json_object *obj = NULL;
-
-	if (len == 0 || len > (size_t)INT32_MAX || memchr(s, '\0', len))
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, s, (int)len);
-	if (obj && (json_tokener_get_error(tok) != json_tokener_success ||
-			json_tokener_get_parse_end(tok) != len)) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_tokener_free(tok);
-	return obj;
 }
 
 /* A JSON string without embedded NUL bytes, or NULL. Borrowed from obj. */
@@ -261,9 +240,8 @@ static int load_jwks(struct auth_keys *k, const char *path, char *err, size_t er
 	if (rc)
 		goto out;
 	rc = -1;
-	root = parse_json(text, len);
-	if (!root || !json_object_is_type(root, json_type_object) ||
-			!json_object_object_get_ex(root, "keys", &arr) ||
+	root = jsonx_object(text, len);
+	if (!root || !json_object_object_get_ex(root, "keys", &arr) ||
 			!json_object_is_type(arr, json_type_array)) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is not a JSON Web Key Set", path);
 		goto out;
@@ -590,8 +568,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 	/* The protected header, read by us before cjose sees the token. */
 	if (!cjose_base64url_decode(tok, (size_t)(dot1 - tok), &hdr_bytes, &hdr_len, &cerr) || !hdr_bytes)
 		goto out;
-	hdr = parse_json((const char *)hdr_bytes, hdr_len);
-	if (!hdr || !json_object_is_type(hdr, json_type_object))
+	hdr = jsonx_object((const char *)hdr_bytes, hdr_len);
+	if (!hdr)
 		goto out;
 	alg_s = json_object_object_get_ex(hdr, "alg", &v) ? json_cstr(v) : NULL;
 	if (!alg_s)
@@ -639,8 +617,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 	}
 	if (!cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr) || !plain)
 		goto out;   /* borrowed from jws */
-	claims = parse_json((const char *)plain, plain_len);
-	if (!claims || !json_object_is_type(claims, json_type_object)) {
+	claims = jsonx_object((const char *)plain, plain_len);
+	if (!claims) {
 		*why = "malformed token claims";
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "job.h"
+#include "jsonx.h"
 #include "lim.h"
 
 static const char *const problem_types[PT__MAX] = {
@@ -257,25 +258,16 @@ const char *body_string(json_object *body, const char *field, int required, size
 json_object *body_object_parse(const char *body, size_t len, const char *const *known,
 		size_t nknown, json_object *detail)
 {
-	json_tokener *tok = json_tokener_new();
-	json_object *root = NULL;
+	json_object *root;
+	enum jsonx_rc jrc = jsonx_parse_object(body, len, &root);
 
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (len > 0 && len <= (size_t)0x7fffffff)
-		root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
+	if (jrc == JSONX_INVALID)
 		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
-		goto fail;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
+	if (jrc == JSONX_NOT_OBJECT)
 		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
 				"model_attributes_type");
-		goto fail;
-	}
-	json_tokener_free(tok);
+	if (jrc)
+		return NULL;
 	json_object_object_foreach(root, key, val) {
 		int ok = 0;
 		(void)val;
@@ -287,10 +279,6 @@ json_object *body_object_parse(const char *body, size_t len, const char *const *
 					: "Extra inputs are not permitted", "extra_forbidden");
 	}
 	return root;
-fail:
-	json_object_put(root);
-	json_tokener_free(tok);
-	return NULL;
 }
 
 static int want_enum(json_object *body, const char *field, const char *const *names, int n,

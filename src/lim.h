@@ -49,6 +49,14 @@
  * the write-back's airflow_dag_run_id, the run id put into an MLflow filter. */
 #define LIM_AIRFLOW_ID 250
 
+/* ---- JSON (jsonx.c): every JSON text the service parses ---- */
+
+/* Bytes of one JSON text: request bodies are the largest. */
+#define LIM_JSON_TEXT LIM_BODY_MAX
+
+/* Nesting of arrays and objects (json-c's default, which every parser used). */
+#define LIM_JSON_DEPTH 32
+
 /* ---- Airflow and MLflow (httpc.c, airflow.c, mlflow.c) ---- */
 
 /* Bytes of one answer read from Airflow or MLflow; a larger one is an error. */

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include "buf.h"
 #include "job.h"
+#include "jsonx.h"
 #include "log.h"
 #include "mlflow.h"
 
@@ -103,7 +104,7 @@ static json_object *call(struct mlflow *m, const char *path, const char *body, l
 		return NULL;
 	}
 	curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, status);
-	return json_tokener_parse(m->resp.data ? m->resp.data : "");
+	return jsonx_object(m->resp.data, m->resp.len);
 }
 
 int mlflow_find_run(struct mlflow *m, const char *experiment, const char *job_id,
