@@ -358,22 +358,46 @@ static int add_member(json_object *o, const char *key, json_object *v)
 	return 0;
 }
 
-/* Initialises path to /dags/{dag_id}[/dagRuns/{run_id}]{tail} with the ids
- * escaped: 0, or -1 when out of memory. The caller frees path either way. */
-static int dag_path(struct airflow *af, struct buf *path, const char *dag_id,
-		const char *run_id, const char *tail)
-{
-	char *d = httpc_escape(af->http, dag_id);
-	char *r = run_id ? httpc_escape(af->http, run_id) : NULL;
-	int rc = -1;
+/* How exchange() builds the path and judges the answer. */
+enum {
+	RUN_IN_PATH = 1,   /* the path names the run too, and a 404 is about the run */
+	CREATED_OK = 2     /* 201 is success as well as 200 (the trigger) */
+};
 
-	buf_init(path, LIM_PEER_PATH);
-	if (d && run_id && r)
-		rc = buf_printf(path, "/dags/%s/dagRuns/%s%s", d, r, tail);
-	else if (d && !run_id)
-		rc = buf_printf(path, "/dags/%s%s", d, tail);
+/* One call about a DAG or, with RUN_IN_PATH, one of its runs: rq is sent to
+ * /dags/{dag_id}[/dagRuns/{run_id}]{tail} (ids escaped) and the status judged:
+ * AF_OK for 200 (or 201 with CREATED_OK), else status_rc's code and message
+ * (run_id is named in them). *answer (may be NULL): on AF_OK the answer if it
+ * is a JSON object, else NULL; caller puts. */
+static enum af_rc exchange(struct airflow *af, struct af_req *rq, const char *dag_id,
+		const char *run_id, const char *tail, int flags, json_object **answer,
+		char *err, size_t errlen)
+{
+	char *d = httpc_escape(af->http, dag_id), *r = httpc_escape(af->http, run_id);
+	struct buf path;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	if (answer)
+		*answer = NULL;
+	buf_init(&path, LIM_PEER_PATH);
+	if (!d || !r || ((flags & RUN_IN_PATH)
+			? buf_printf(&path, "/dags/%s/dagRuns/%s%s", d, r, tail)
+			: buf_printf(&path, "/dags/%s%s", d, tail))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rq->path = path.data;
+	rc = call(af, rq, &status, err, errlen);
+	if (rc == AF_OK && status != 200 && !(status == 201 && (flags & CREATED_OK)))
+		rc = status_rc(af, rq, status, dag_id, run_id, flags & RUN_IN_PATH, err, errlen);
+	if (rc == AF_OK && answer)
+		*answer = resp_json(af);
+out:
+	rq->path = NULL;   /* it pointed into path */
 	curl_free(d);
 	curl_free(r);
+	buf_free(&path);
 	return rc;
 }
 
@@ -383,37 +407,19 @@ static int dag_path(struct airflow *af, struct buf *path, const char *dag_id,
 static enum af_rc dag_request(struct airflow *af, struct af_req *rq, const char *dag_id,
 		const char *suffix, int *paused, char *err, size_t errlen)
 {
-	struct buf path;
-	json_object *o = NULL;
-	enum af_rc rc = AF_NOMEM;
-	long status;
+	json_object *o, *p = NULL;
+	enum af_rc rc;
 
 	err[0] = '\0';
-	if (dag_path(af, &path, dag_id, NULL, suffix))
-		goto out;
-	rq->path = path.data;
-	rc = call(af, rq, &status, err, errlen);
-	if (rc)
-		goto out;
-	if (status != 200) {
-		rc = status_rc(af, rq, status, dag_id, NULL, 0, err, errlen);
-		goto out;
-	}
-	o = resp_json(af);
-	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
-	if (rc)
+	rc = exchange(af, rq, dag_id, NULL, suffix, 0, &o, err, errlen);
+	if (rc == AF_OK && !o) {
+		rc = AF_PROTOCOL;
 		snprintf(err, errlen, "Airflow's answer to %s of DAG %s is not a JSON object",
 				rq->what, dag_id);
-	if (rc == AF_OK && paused) {
-		json_object *p = NULL;
-
-		*paused = json_object_object_get_ex(o, "is_paused", &p) && json_object_get_boolean(p);
 	}
-out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
+	if (rc == AF_OK && paused)
+		*paused = json_object_object_get_ex(o, "is_paused", &p) && json_object_get_boolean(p);
 	json_object_put(o);
-	buf_free(&path);
 	return rc;
 }
 
@@ -430,16 +436,10 @@ enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *r
 		json_object *conf, char *err, size_t errlen)
 {
 	struct af_req rq = { "POST", NULL, 0, NULL, 0, "the trigger" };
-	struct buf path;
 	json_object *req = NULL, *o = NULL;
-	const char *s;
-	size_t n;
 	enum af_rc rc = AF_NOMEM;
-	long status;
 
 	err[0] = '\0';
-	if (dag_path(af, &path, dag_id, NULL, "/dagRuns"))
-		goto out;
 	req = json_object_new_object();
 	if (!req || add_member(req, "dag_run_id", json_object_new_string(run_id ? run_id : "")))
 		goto out;
@@ -448,30 +448,20 @@ enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *r
 		goto out;
 	if (add_member(req, "conf", conf ? json_object_get(conf) : json_object_new_object()))
 		goto out;
-	s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &n);
-	if (!s)
+	rq.body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &rq.body_len);
+	if (!rq.body)
 		goto out;
-	rq.path = path.data;
-	rq.body = s;
-	rq.body_len = n;
 	log_info("airflow: triggering DAG %s run %s", dag_id, run_id ? run_id : "");
-	rc = call(af, &rq, &status, err, errlen);
-	if (rc)
-		goto out;
-	if (status != 200 && status != 201) {
-		rc = status_rc(af, &rq, status, dag_id, run_id, 0, err, errlen);
-		goto out;
-	}
-	o = resp_json(af);
-	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
-	if (rc)
+	rc = exchange(af, &rq, dag_id, run_id, "/dagRuns", CREATED_OK, &o, err, errlen);
+	if (rc == AF_OK && !o) {
+		rc = AF_PROTOCOL;
 		snprintf(err, errlen, "Airflow's answer to the trigger is not a JSON object");
+	}
 out:
 	if (rc == AF_NOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	json_object_put(o);
 	json_object_put(req);
-	buf_free(&path);
 	return rc;
 }
 
@@ -479,28 +469,18 @@ enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char 
 		char *state, size_t statelen, char *err, size_t errlen)
 {
 	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the run state request" };
-	struct buf path;
 	json_object *o = NULL, *st;
 	const char *s;
 	size_t i, n;
-	enum af_rc rc = AF_NOMEM;
-	long status;
+	enum af_rc rc;
 
 	err[0] = '\0';
 	if (statelen)
 		state[0] = '\0';
-	if (dag_path(af, &path, dag_id, run_id ? run_id : "", ""))
-		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
+	rc = exchange(af, &rq, dag_id, run_id, "", RUN_IN_PATH, &o, err, errlen);
 	if (rc)
 		goto out;
-	if (status != 200) {
-		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
-		goto out;
-	}
 	rc = AF_PROTOCOL;
-	o = resp_json(af);
 	if (!json_object_object_get_ex(o, "state", &st) || !json_object_is_type(st, json_type_string)) {
 		snprintf(err, errlen, "Airflow's answer about run %s has no state", run_id);
 		goto out;
@@ -516,10 +496,7 @@ enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char 
 	memcpy(state, s, n + 1);
 	rc = AF_OK;
 out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
 	json_object_put(o);
-	buf_free(&path);
 	return rc;
 }
 
@@ -544,22 +521,9 @@ enum af_rc airflow_fail_run(struct airflow *af, const char *dag_id, const char *
 {
 	static const char body[] = "{\"state\":\"failed\"}";
 	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "marking the run failed" };
-	struct buf path;
-	enum af_rc rc = AF_NOMEM;
-	long status;
 
 	err[0] = '\0';
-	if (dag_path(af, &path, dag_id, run_id ? run_id : "", ""))
-		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
-	if (rc == AF_OK && status != 200)
-		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
-out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
-	buf_free(&path);
-	return rc;
+	return exchange(af, &rq, dag_id, run_id, "", RUN_IN_PATH, NULL, err, errlen);
 }
 
 /* Does this import error's filename name the DAG's file (<dag_id>.py at the
