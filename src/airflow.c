@@ -1,12 +1,12 @@
-/* airflow.c - Airflow REST client over libcurl: API v2 (Airflow 3) with a cached
- * JWT from /auth/token that is fetched again once on a 401, API v1 (Airflow 2) with
- * basic auth. Maps answers to enum af_rc plus a short, secret-free message; the
- * libcurl detail goes to the log only. Knows Airflow, not PostgreSQL. */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L   /* strdup */
+/* airflow.c - Airflow REST client: API v2 (Airflow 3) with a cached JWT from
+ * /auth/token that is fetched again once on a 401, API v1 (Airflow 2) with
+ * basic auth. Maps answers to enum af_rc plus a short, secret-free message.
+ * The transport (libcurl, timeouts, guards, its failures) is httpc's. Knows
+ * Airflow, not PostgreSQL. */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE   /* strdup, explicit_bzero */
 #endif
 #include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,23 +16,18 @@
 #include <cjose/util.h>
 #include "airflow.h"
 #include "buf.h"
+#include "httpc.h"
+#include "lim.h"
 #include "log.h"
-
-#define AF_MAX_BODY (1024 * 1024)  /* largest answer we read from Airflow */
-#define AF_MAX_TOKEN 16384         /* longest access token we accept */
-#define AF_DETAIL_MAX 200          /* longest piece of Airflow's error text we pass on */
 
 struct airflow {
 	const struct config *cfg;   /* borrowed */
-	CURL *curl;                 /* owned, reused for every call */
-	char *base;                 /* owned: airflow_url without trailing '/' */
+	struct httpc *http;         /* owned */
 	const char *prefix;         /* "/api/v2" or "/api/v1" */
 	char *token;                /* owned, NULL until fetched; wiped before free */
-	struct buf resp;            /* answer body of the last request */
-	int toobig;                 /* the last answer passed AF_MAX_BODY */
-	char curl_err[CURL_ERROR_SIZE];
-	long limit_ms;              /* airflow_set_limit_ms: cap on both timeouts, 0 = none */
 };
+
+static const struct httpc_peer peer = { "Airflow", "AUTOML_AIRFLOW_URL", "airflow" };
 
 /* One request as the call sites describe it. */
 struct af_req {
@@ -44,36 +39,12 @@ struct af_req {
 	const char *what;     /* for messages: "the trigger", ... */
 };
 
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
-}
-
 static void free_secret(char *s)
 {
 	if (s) {
-		wipe(s, strlen(s));
+		explicit_bzero(s, strlen(s));
 		free(s);
 	}
-}
-
-static void buf_wipe_free(struct buf *b)
-{
-	if (b->data)
-		wipe(b->data, b->len);
-	buf_free(b);
-}
-
-static void slist_wipe_free(struct curl_slist *l)
-{
-	struct curl_slist *p;
-
-	for (p = l; p; p = p->next)
-		wipe(p->data, strlen(p->data));
-	curl_slist_free_all(l);
 }
 
 const char *af_rc_str(enum af_rc rc)
@@ -95,23 +66,18 @@ const char *af_rc_str(enum af_rc rc)
 struct airflow *airflow_new(const struct config *cfg)
 {
 	struct airflow *af;
-	size_t n;
 
 	af = calloc(1, sizeof(*af));
 	if (!af)
 		return NULL;
 	af->cfg = cfg;
 	af->prefix = cfg->airflow_api == 1 ? "/api/v1" : "/api/v2";
-	buf_init(&af->resp, AF_MAX_BODY);
-	af->base = strdup(cfg->airflow_url ? cfg->airflow_url : "");
-	af->curl = curl_easy_init();
-	if (!af->base || !af->curl) {
+	af->http = httpc_new(&peer, cfg->airflow_url, cfg->airflow_connect_timeout_ms,
+			cfg->airflow_timeout_ms);
+	if (!af->http) {
 		airflow_free(af);
 		return NULL;
 	}
-	n = strlen(af->base);
-	while (n > 0 && af->base[n - 1] == '/')
-		af->base[--n] = '\0';
 	return af;
 }
 
@@ -120,23 +86,13 @@ void airflow_free(struct airflow *af)
 	if (!af)
 		return;
 	free_secret(af->token);
-	buf_wipe_free(&af->resp);
-	if (af->curl)
-		curl_easy_cleanup(af->curl);
-	free(af->base);
+	httpc_free(af->http);
 	free(af);
 }
 
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+void airflow_set_limit_ms(struct airflow *af, long ms)
 {
-	struct airflow *af = ud;
-
-	(void)size;    /* always 1 */
-	if (buf_append(&af->resp, p, n) != 0) {
-		af->toobig = 1;
-		return 0;   /* aborts the transfer with CURLE_WRITE_ERROR */
-	}
-	return n;
+	httpc_set_limit_ms(af->http, ms);
 }
 
 /* The Authorization header for this request, or none (0 with *hdr empty). */
@@ -168,192 +124,52 @@ static int auth_header(struct airflow *af, int for_token, struct buf *hdr)
 	rc = buf_append(hdr, b64, b64len);
 out:
 	if (b64) {
-		wipe(b64, b64len);
+		explicit_bzero(b64, b64len);
 		cjose_get_dealloc()(b64);
 	}
 	buf_wipe_free(&up);
 	return rc;
 }
 
-/* Appends a copy of line to *l; 0 or -1 (out of memory). */
-static int add_header(struct curl_slist **l, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(*l, line);
-
-	if (!n)
-		return -1;
-	*l = n;
-	return 0;
-}
-
-/* Sends one request. Returns AF_OK with *status set when Airflow answered at
- * all (any status), else the transport failure with a message in err. */
-void airflow_set_limit_ms(struct airflow *af, long ms)
-{
-	af->limit_ms = ms < 0 ? 0 : ms;
-}
-
-/* A configured timeout under the current cap. */
-static long capped(const struct airflow *af, long ms)
-{
-	if (af->limit_ms > 0 && (ms <= 0 || ms > af->limit_ms))
-		return af->limit_ms;
-	return ms;
-}
-
+/* Sends one request under the API prefix (unless raw) with its Authorization.
+ * Returns AF_OK with *status set when Airflow answered at all (any status),
+ * else httpc's failure with its message in err. */
 static enum af_rc perform(struct airflow *af, const struct af_req *rq, long *status,
 		char *err, size_t errlen)
 {
-	struct curl_slist *hdrs = NULL;
-	struct buf url, auth;
-	CURL *c = af->curl;
-	CURLcode cc;
+	static const enum af_rc from_httpc[] = {
+		[HTTPC_OK] = AF_OK, [HTTPC_UNAVAILABLE] = AF_UNAVAILABLE,
+		[HTTPC_TIMEOUT] = AF_TIMEOUT, [HTTPC_PROTOCOL] = AF_PROTOCOL, [HTTPC_NOMEM] = AF_NOMEM,
+	};
+	struct httpc_req hr = { rq->method, NULL, NULL, rq->body, rq->body_len, rq->what };
+	struct buf path, auth;
 	enum af_rc rc = AF_NOMEM;
-	long sent = 0, connect_ms = capped(af, af->cfg->airflow_connect_timeout_ms),
-	     total_ms = capped(af, af->cfg->airflow_timeout_ms);
-	int oserr = 0;
 
 	*status = 0;
-	buf_init(&url, 8192);
-	buf_init(&auth, AF_MAX_TOKEN + 64);
-	buf_reset(&af->resp);
-	af->toobig = 0;
-	af->curl_err[0] = '\0';
-	if (!af->base[0]) {
-		snprintf(err, errlen, "AUTOML_AIRFLOW_URL is not set");
-		rc = AF_PROTOCOL;
-		goto out;
-	}
-	if (buf_printf(&url, "%s%s%s", af->base, rq->raw ? "" : af->prefix, rq->path))
-		goto out;
-	if (auth_header(af, rq->raw, &auth))
-		goto out;
-	if (add_header(&hdrs, "Accept: application/json") || add_header(&hdrs, "Expect:"))
-		goto out;
-	if (rq->body && add_header(&hdrs, "Content-Type: application/json"))
-		goto out;
-	if (auth.len && add_header(&hdrs, auth.data))
-		goto out;
-
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url.data);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "automl-api");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, af->curl_err);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, af);
-	if (connect_ms > 0)
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	if (total_ms > 0)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
-	if (rq->body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-	}
-	if (strcmp(rq->method, "POST") != 0 && strcmp(rq->method, "GET") != 0)
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
-
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
-	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	log_debug("airflow: %s %s%s -> curl %d, HTTP %ld", rq->method,
-			rq->raw ? "" : af->prefix, rq->path, (int)cc, *status);
-	if (cc == CURLE_OK) {
-		rc = AF_OK;
-		goto out;
-	}
-	log_warn("airflow: %s %s%s failed: %s (%s)", rq->method, rq->raw ? "" : af->prefix,
-			rq->path, curl_easy_strerror(cc), af->curl_err);
-	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		rc = AF_TIMEOUT;
-		if (sent == 0)   /* nothing went out: the connect timed out */
-			snprintf(err, errlen, "Airflow did not accept the connection within %ld ms",
-					connect_ms);
-		else
-			snprintf(err, errlen, "Airflow did not answer %s within %ld ms", rq->what,
-					total_ms);
-		break;
-	case CURLE_COULDNT_CONNECT:
-		rc = AF_UNAVAILABLE;
-		if (oserr == ECONNREFUSED)
-			snprintf(err, errlen, "Airflow refused the connection");
-		else
-			snprintf(err, errlen, "could not connect to Airflow");
-		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-		rc = AF_UNAVAILABLE;
-		snprintf(err, errlen, "could not resolve the Airflow host name");
-		break;
-	case CURLE_GOT_NOTHING:
-		rc = AF_UNAVAILABLE;
-		snprintf(err, errlen, "Airflow closed the connection without answering %s", rq->what);
-		break;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_PARTIAL_FILE:
-		rc = AF_UNAVAILABLE;
-		snprintf(err, errlen, "the connection to Airflow broke during %s", rq->what);
-		break;
-	case CURLE_WRITE_ERROR:
-		rc = af->toobig ? AF_PROTOCOL : AF_NOMEM;
-		snprintf(err, errlen, af->toobig ? "Airflow's answer to %s is larger than 1 MiB"
-				: "out of memory reading Airflow's answer to %s", rq->what);
-		break;
-	case CURLE_OUT_OF_MEMORY:
-		rc = AF_NOMEM;
+	buf_init(&path, LIM_PEER_PATH);
+	buf_init(&auth, LIM_AIRFLOW_TOKEN + 64);
+	if (buf_printf(&path, "%s%s", rq->raw ? "" : af->prefix, rq->path) ||
+			auth_header(af, rq->raw, &auth)) {
 		snprintf(err, errlen, "out of memory talking to Airflow");
-		break;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-		rc = AF_PROTOCOL;
-		snprintf(err, errlen, "AUTOML_AIRFLOW_URL is not a usable http(s) URL");
-		break;
-	default:
-		rc = AF_UNAVAILABLE;
-		snprintf(err, errlen, "talking to Airflow failed during %s (curl error %d)",
-				rq->what, (int)cc);
-		break;
+		goto out;
 	}
+	hr.path = path.data;
+	hr.auth = auth.len ? auth.data : NULL;
+	rc = from_httpc[httpc_perform(af->http, &hr, status, err, errlen)];
 out:
-	if (rc == AF_NOMEM && err[0] == '\0')
-		snprintf(err, errlen, "out of memory talking to Airflow");
-	slist_wipe_free(hdrs);
 	buf_wipe_free(&auth);
-	buf_free(&url);
+	buf_free(&path);
 	return rc;
 }
 
-/* The answer body as JSON (caller puts), NULL if it is not JSON. */
+/* The answer body as a JSON object (caller puts), NULL if it is not one. */
 static json_object *resp_json(struct airflow *af)
 {
-	json_tokener *tok;
-	json_object *o;
-
-	if (!af->resp.data || af->resp.len == 0)
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, af->resp.data, (int)af->resp.len);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return httpc_answer_object(af->http);
 }
 
 /* Copies Airflow's error text ("detail", FastAPI's [{"msg"}], or "title") into
- * out as printable ASCII, at most AF_DETAIL_MAX chars; "" when there is none or
+ * out as printable ASCII, at most LIM_PEER_DETAIL chars; "" when there is none or
  * when it would repeat a secret. */
 static void resp_detail(struct airflow *af, char *out, size_t outlen)
 {
@@ -382,7 +198,7 @@ static void resp_detail(struct airflow *af, char *out, size_t outlen)
 	for (i = 0; s && s[i] && n + 4 < outlen; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (n == AF_DETAIL_MAX) {
+		if (n == LIM_PEER_DETAIL) {
 			memcpy(out + n, "...", 3);
 			n += 3;
 			break;
@@ -443,7 +259,7 @@ static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
 	n = strlen(s);
 	for (i = 0; i < n && s[i] > 0x20 && s[i] < 0x7f; i++)
 		;
-	if (n == 0 || n > AF_MAX_TOKEN || i != n) {
+	if (n == 0 || n > LIM_AIRFLOW_TOKEN || i != n) {
 		snprintf(err, errlen, "Airflow's access_token is empty, too long or not printable");
 		goto out;
 	}
@@ -451,20 +267,20 @@ static enum af_rc fetch_token(struct airflow *af, char *err, size_t errlen)
 	rc = af->token ? AF_OK : AF_NOMEM;
 	if (rc)
 		snprintf(err, errlen, "out of memory storing the Airflow token");
-	wipe((char *)s, n);   /* json-c's copy: ours to clear before it is freed */
+	explicit_bzero((char *)s, n);   /* json-c's copy: ours to clear before it is freed */
 out:
 	json_object_put(o);
 	if (req) {
 		/* clear json-c's copies of the password before they are freed */
 		json_object_object_get_ex(req, "password", &t);
 		if (t)
-			wipe((char *)json_object_get_string(t), strlen(json_object_get_string(t)));
+			explicit_bzero((char *)json_object_get_string(t),
+					strlen(json_object_get_string(t)));
 		if (rq.body)
-			wipe((char *)rq.body, rq.body_len);
+			explicit_bzero((char *)rq.body, rq.body_len);
 		json_object_put(req);
 	}
-	if (af->resp.data)
-		wipe(af->resp.data, af->resp.len);
+	httpc_wipe_answer(af->http);
 	return rc;
 }
 
@@ -497,7 +313,7 @@ static enum af_rc call(struct airflow *af, const struct af_req *rq, long *status
 static enum af_rc status_rc(struct airflow *af, const struct af_req *rq, long status,
 		const char *dag_id, const char *run_id, int run_lookup, char *err, size_t errlen)
 {
-	char detail[AF_DETAIL_MAX + 8];
+	char detail[LIM_PEER_DETAIL + 8];
 	const char *sep;
 	enum af_rc rc;
 
@@ -542,10 +358,47 @@ static int add_member(json_object *o, const char *key, json_object *v)
 	return 0;
 }
 
-/* Escapes one path segment; caller curl_free()s. */
-static char *seg(struct airflow *af, const char *s)
+/* How exchange() builds the path and judges the answer. */
+enum {
+	RUN_IN_PATH = 1,   /* the path names the run too, and a 404 is about the run */
+	CREATED_OK = 2     /* 201 is success as well as 200 (the trigger) */
+};
+
+/* One call about a DAG or, with RUN_IN_PATH, one of its runs: rq is sent to
+ * /dags/{dag_id}[/dagRuns/{run_id}]{tail} (ids escaped) and the status judged:
+ * AF_OK for 200 (or 201 with CREATED_OK), else status_rc's code and message
+ * (run_id is named in them). *answer (may be NULL): on AF_OK the answer if it
+ * is a JSON object, else NULL; caller puts. */
+static enum af_rc exchange(struct airflow *af, struct af_req *rq, const char *dag_id,
+		const char *run_id, const char *tail, int flags, json_object **answer,
+		char *err, size_t errlen)
 {
-	return curl_easy_escape(af->curl, s ? s : "", 0);
+	char *d = httpc_escape(af->http, dag_id), *r = httpc_escape(af->http, run_id);
+	struct buf path;
+	enum af_rc rc = AF_NOMEM;
+	long status;
+
+	if (answer)
+		*answer = NULL;
+	buf_init(&path, LIM_PEER_PATH);
+	if (!d || !r || ((flags & RUN_IN_PATH)
+			? buf_printf(&path, "/dags/%s/dagRuns/%s%s", d, r, tail)
+			: buf_printf(&path, "/dags/%s%s", d, tail))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rq->path = path.data;
+	rc = call(af, rq, &status, err, errlen);
+	if (rc == AF_OK && status != 200 && !(status == 201 && (flags & CREATED_OK)))
+		rc = status_rc(af, rq, status, dag_id, run_id, flags & RUN_IN_PATH, err, errlen);
+	if (rc == AF_OK && answer)
+		*answer = resp_json(af);
+out:
+	rq->path = NULL;   /* it pointed into path */
+	curl_free(d);
+	curl_free(r);
+	buf_free(&path);
+	return rc;
 }
 
 /* A request about one DAG (/dags/{dag_id}{suffix}) whose 200 answer is the
@@ -554,41 +407,19 @@ static char *seg(struct airflow *af, const char *s)
 static enum af_rc dag_request(struct airflow *af, struct af_req *rq, const char *dag_id,
 		const char *suffix, int *paused, char *err, size_t errlen)
 {
-	struct buf path;
-	json_object *o = NULL;
-	char *d;
-	enum af_rc rc = AF_NOMEM;
-	long status;
+	json_object *o, *p = NULL;
+	enum af_rc rc;
 
 	err[0] = '\0';
-	buf_init(&path, 4096);
-	d = seg(af, dag_id);
-	if (!d || buf_printf(&path, "/dags/%s%s", d, suffix))
-		goto out;
-	rq->path = path.data;
-	rc = call(af, rq, &status, err, errlen);
-	if (rc)
-		goto out;
-	if (status != 200) {
-		rc = status_rc(af, rq, status, dag_id, NULL, 0, err, errlen);
-		goto out;
-	}
-	o = resp_json(af);
-	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
-	if (rc)
+	rc = exchange(af, rq, dag_id, NULL, suffix, 0, &o, err, errlen);
+	if (rc == AF_OK && !o) {
+		rc = AF_PROTOCOL;
 		snprintf(err, errlen, "Airflow's answer to %s of DAG %s is not a JSON object",
 				rq->what, dag_id);
-	if (rc == AF_OK && paused) {
-		json_object *p = NULL;
-
-		*paused = json_object_object_get_ex(o, "is_paused", &p) && json_object_get_boolean(p);
 	}
-out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
+	if (rc == AF_OK && paused)
+		*paused = json_object_object_get_ex(o, "is_paused", &p) && json_object_get_boolean(p);
 	json_object_put(o);
-	curl_free(d);
-	buf_free(&path);
 	return rc;
 }
 
@@ -605,19 +436,10 @@ enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *r
 		json_object *conf, char *err, size_t errlen)
 {
 	struct af_req rq = { "POST", NULL, 0, NULL, 0, "the trigger" };
-	struct buf path;
 	json_object *req = NULL, *o = NULL;
-	const char *s;
-	char *d;
-	size_t n;
 	enum af_rc rc = AF_NOMEM;
-	long status;
 
 	err[0] = '\0';
-	buf_init(&path, 4096);
-	d = seg(af, dag_id);
-	if (!d || buf_printf(&path, "/dags/%s/dagRuns", d))
-		goto out;
 	req = json_object_new_object();
 	if (!req || add_member(req, "dag_run_id", json_object_new_string(run_id ? run_id : "")))
 		goto out;
@@ -626,31 +448,20 @@ enum af_rc airflow_trigger(struct airflow *af, const char *dag_id, const char *r
 		goto out;
 	if (add_member(req, "conf", conf ? json_object_get(conf) : json_object_new_object()))
 		goto out;
-	s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &n);
-	if (!s)
+	rq.body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &rq.body_len);
+	if (!rq.body)
 		goto out;
-	rq.path = path.data;
-	rq.body = s;
-	rq.body_len = n;
 	log_info("airflow: triggering DAG %s run %s", dag_id, run_id ? run_id : "");
-	rc = call(af, &rq, &status, err, errlen);
-	if (rc)
-		goto out;
-	if (status != 200 && status != 201) {
-		rc = status_rc(af, &rq, status, dag_id, run_id, 0, err, errlen);
-		goto out;
-	}
-	o = resp_json(af);
-	rc = json_object_is_type(o, json_type_object) ? AF_OK : AF_PROTOCOL;
-	if (rc)
+	rc = exchange(af, &rq, dag_id, run_id, "/dagRuns", CREATED_OK, &o, err, errlen);
+	if (rc == AF_OK && !o) {
+		rc = AF_PROTOCOL;
 		snprintf(err, errlen, "Airflow's answer to the trigger is not a JSON object");
+	}
 out:
 	if (rc == AF_NOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	json_object_put(o);
 	json_object_put(req);
-	curl_free(d);
-	buf_free(&path);
 	return rc;
 }
 
@@ -658,32 +469,18 @@ enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char 
 		char *state, size_t statelen, char *err, size_t errlen)
 {
 	struct af_req rq = { "GET", NULL, 0, NULL, 0, "the run state request" };
-	struct buf path;
 	json_object *o = NULL, *st;
 	const char *s;
-	char *d, *r = NULL;
 	size_t i, n;
-	enum af_rc rc = AF_NOMEM;
-	long status;
+	enum af_rc rc;
 
 	err[0] = '\0';
 	if (statelen)
 		state[0] = '\0';
-	buf_init(&path, 4096);
-	d = seg(af, dag_id);
-	r = seg(af, run_id);
-	if (!d || !r || buf_printf(&path, "/dags/%s/dagRuns/%s", d, r))
-		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
+	rc = exchange(af, &rq, dag_id, run_id, "", RUN_IN_PATH, &o, err, errlen);
 	if (rc)
 		goto out;
-	if (status != 200) {
-		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
-		goto out;
-	}
 	rc = AF_PROTOCOL;
-	o = resp_json(af);
 	if (!json_object_object_get_ex(o, "state", &st) || !json_object_is_type(st, json_type_string)) {
 		snprintf(err, errlen, "Airflow's answer about run %s has no state", run_id);
 		goto out;
@@ -699,12 +496,7 @@ enum af_rc airflow_run_state(struct airflow *af, const char *dag_id, const char 
 	memcpy(state, s, n + 1);
 	rc = AF_OK;
 out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
 	json_object_put(o);
-	curl_free(d);
-	curl_free(r);
-	buf_free(&path);
 	return rc;
 }
 
@@ -729,28 +521,9 @@ enum af_rc airflow_fail_run(struct airflow *af, const char *dag_id, const char *
 {
 	static const char body[] = "{\"state\":\"failed\"}";
 	struct af_req rq = { "PATCH", NULL, 0, body, sizeof(body) - 1, "marking the run failed" };
-	struct buf path;
-	char *d, *r = NULL;
-	enum af_rc rc = AF_NOMEM;
-	long status;
 
 	err[0] = '\0';
-	buf_init(&path, 4096);
-	d = seg(af, dag_id);
-	r = seg(af, run_id);
-	if (!d || !r || buf_printf(&path, "/dags/%s/dagRuns/%s", d, r))
-		goto out;
-	rq.path = path.data;
-	rc = call(af, &rq, &status, err, errlen);
-	if (rc == AF_OK && status != 200)
-		rc = status_rc(af, &rq, status, dag_id, run_id, 1, err, errlen);
-out:
-	if (rc == AF_NOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
-	curl_free(d);
-	curl_free(r);
-	buf_free(&path);
-	return rc;
+	return exchange(af, &rq, dag_id, run_id, "", RUN_IN_PATH, NULL, err, errlen);
 }
 
 /* Does this import error's filename name the DAG's file (<dag_id>.py at the
@@ -778,11 +551,11 @@ enum af_rc airflow_import_error(struct airflow *af, const char *dag_id, char *ms
 	err[0] = '\0';
 	if (msglen)
 		msg[0] = '\0';
-	buf_init(&path, 4096);
-	buf_init(&file, 1024);
+	buf_init(&path, LIM_PEER_PATH);
+	buf_init(&file, LIM_PEER_PATH);
 	if (buf_printf(&file, "%s.py", dag_id ? dag_id : ""))
 		goto out;
-	f = seg(af, file.data);
+	f = httpc_escape(af->http, file.data);
 	/* v2 filters by the bundle-relative name; v1 lists the newest 100 */
 	if (!f || (af->cfg->airflow_api == 1
 			? buf_printf(&path, "/importErrors?limit=100&order_by=-timestamp")
@@ -821,7 +594,7 @@ enum af_rc airflow_import_error(struct airflow *af, const char *dag_id, char *ms
 		for (k = 0; st[k]; k++)
 			if (st[k] == '\n' && st[k + 1] && st[k + 1] != '\n')
 				last = st + k + 1;
-		for (k = 0; last[k] && last[k] != '\n' && w + 1 < msglen && w < AF_DETAIL_MAX; k++) {
+		for (k = 0; last[k] && last[k] != '\n' && w + 1 < msglen && w < LIM_PEER_DETAIL; k++) {
 			unsigned char c = (unsigned char)last[k];
 
 			msg[w++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';

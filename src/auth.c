@@ -15,12 +15,10 @@
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "jsonx.h"
+#include "lim.h"
 #include "valid.h"
 
-#define AUTH_MAX_TOKEN 8192               /* bytes of the compact JWS */
-#define AUTH_MAX_JWKS (1024L * 1024L)     /* bytes of the JWKS file */
-#define AUTH_MIN_SECRET 32                /* RFC 7518 3.2: HS256 key >= hash size */
-#define AUTH_MIN_RSA_BITS 2048
 #define AUTH_ADMIN_SCOPE "automl:admin"
 
 enum key_alg { KA_HS256, KA_RS256, KA_ES256 };
@@ -80,7 +78,7 @@ void auth_keys_free(struct auth_keys *k)
 	free(k);
 }
 
-/* Reads at most AUTH_MAX_JWKS bytes of path into *out (caller frees, NUL-terminated). */
+/* Reads at most LIM_JWKS_FILE bytes of path into *out (caller frees, NUL-terminated). */
 static int read_file_capped(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	FILE *f = NULL;
@@ -93,23 +91,23 @@ static int read_file_capped(const char *path, char **out, size_t *outlen, char *
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: cannot open %s", path);
 		goto out;
 	}
-	buf = malloc((size_t)AUTH_MAX_JWKS + 1);
+	buf = malloc((size_t)LIM_JWKS_FILE + 1);
 	if (!buf) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: out of memory");
 		goto out;
 	}
 	for (;;) {
-		got = fread(buf + n, 1, (size_t)AUTH_MAX_JWKS + 1 - n, f);
+		got = fread(buf + n, 1, (size_t)LIM_JWKS_FILE + 1 - n, f);
 		n += got;
-		if (got == 0 || n > (size_t)AUTH_MAX_JWKS)
+		if (got == 0 || n > (size_t)LIM_JWKS_FILE)
 			break;
 	}
 	if (ferror(f)) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: read error on %s", path);
 		goto out;
 	}
-	if (n > (size_t)AUTH_MAX_JWKS) {
-		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is larger than %ld bytes", path, AUTH_MAX_JWKS);
+	if (n > (size_t)LIM_JWKS_FILE) {
+		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is larger than %ld bytes", path, LIM_JWKS_FILE);
 		goto out;
 	}
 	buf[n] = '\0';
@@ -122,28 +120,6 @@ out:
 	if (f)
 		fclose(f);
 	return rc;
-}
-
-/* Strict parse of a whole buffer as one JSON value; NULL when it is not. */
-static struct json_object *parse_json(const char *s, size_t len)
-{
-	struct json_tokener *tok = NULL;
-	struct json_object *obj = NULL;
-
-	if (len == 0 || len > (size_t)INT32_MAX || memchr(s, '\0', len))
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, s, (int)len);
-	if (obj && (json_tokener_get_error(tok) != json_tokener_success ||
-			json_tokener_get_parse_end(tok) != len)) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_tokener_free(tok);
-	return obj;
 }
 
 /* A JSON string without embedded NUL bytes, or NULL. Borrowed from obj. */
@@ -224,9 +200,9 @@ static int load_jwk(struct auth_keys *k, struct json_object *jk, size_t idx, cha
 	}
 	if (alg == KA_RS256) {
 		if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_RSA ||
-				cjose_jwk_get_keysize(jwk, &cerr) < AUTH_MIN_RSA_BITS) {
+				cjose_jwk_get_keysize(jwk, &cerr) < LIM_RSA_MIN_BITS) {
 			snprintf(err, errlen, "AUTOML_JWKS_FILE: RSA key %zu is shorter than %d bits",
-					idx, AUTH_MIN_RSA_BITS);
+					idx, LIM_RSA_MIN_BITS);
 			goto out;
 		}
 	} else if (cjose_jwk_get_kty(jwk, &cerr) != CJOSE_JWK_KTY_EC ||
@@ -264,9 +240,8 @@ static int load_jwks(struct auth_keys *k, const char *path, char *err, size_t er
 	if (rc)
 		goto out;
 	rc = -1;
-	root = parse_json(text, len);
-	if (!root || !json_object_is_type(root, json_type_object) ||
-			!json_object_object_get_ex(root, "keys", &arr) ||
+	root = jsonx_object(text, len);
+	if (!root || !json_object_object_get_ex(root, "keys", &arr) ||
 			!json_object_is_type(arr, json_type_array)) {
 		snprintf(err, errlen, "AUTOML_JWKS_FILE: %s is not a JSON Web Key Set", path);
 		goto out;
@@ -318,8 +293,8 @@ int auth_keys_load(struct auth_keys **out, const struct config *cfg, char *err, 
 		goto out;
 	}
 	if (have_secret) {
-		if (cfg->jwt_secret_len < AUTH_MIN_SECRET) {
-			snprintf(err, errlen, "AUTOML_JWT_SECRET must be at least %d bytes", AUTH_MIN_SECRET);
+		if (cfg->jwt_secret_len < LIM_HS256_MIN_SECRET) {
+			snprintf(err, errlen, "AUTOML_JWT_SECRET must be at least %d bytes", LIM_HS256_MIN_SECRET);
 			goto out;
 		}
 		k->hs = cjose_jwk_create_oct_spec((const uint8_t *)cfg->jwt_secret,
@@ -460,8 +435,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 		*why = "missing bearer token";
 		goto out;
 	}
-	len = strnlen(tok, AUTH_MAX_TOKEN + 1);
-	if (len > AUTH_MAX_TOKEN)
+	len = strnlen(tok, LIM_BEARER_TOKEN + 1);
+	if (len > LIM_BEARER_TOKEN)
 		goto out;
 	for (i = 0; i < len; i++) {
 		if (tok[i] == '.') {
@@ -480,8 +455,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 	/* The protected header, read by us before cjose sees the token. */
 	if (!cjose_base64url_decode(tok, (size_t)(dot1 - tok), &hdr_bytes, &hdr_len, &cerr) || !hdr_bytes)
 		goto out;
-	hdr = parse_json((const char *)hdr_bytes, hdr_len);
-	if (!hdr || !json_object_is_type(hdr, json_type_object))
+	hdr = jsonx_object((const char *)hdr_bytes, hdr_len);
+	if (!hdr)
 		goto out;
 	alg_s = json_object_object_get_ex(hdr, "alg", &v) ? json_cstr(v) : NULL;
 	if (!alg_s)
@@ -529,8 +504,8 @@ enum aerr auth_authenticate(const struct auth_keys *k, const struct config *cfg,
 	}
 	if (!cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr) || !plain)
 		goto out;   /* borrowed from jws */
-	claims = parse_json((const char *)plain, plain_len);
-	if (!claims || !json_object_is_type(claims, json_type_object)) {
+	claims = jsonx_object((const char *)plain, plain_len);
+	if (!claims) {
 		*why = "malformed token claims";
 		goto out;
 	}

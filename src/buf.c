@@ -1,5 +1,8 @@
 /* buf.c - capped growable byte buffer. Grows geometrically up to b->max and
  * refuses to go past it, so no input can make the process allocate without bound. */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE   /* explicit_bzero */
+#endif
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +95,13 @@ void buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+void buf_wipe_free(struct buf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);   /* what an earlier, longer content left too */
+	buf_free(b);
 }
 
 char *buf_steal(struct buf *b)

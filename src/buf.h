@@ -19,6 +19,7 @@ int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);                            /* len = 0, keeps memory */
 void buf_free(struct buf *b);
+void buf_wipe_free(struct buf *b);                       /* clears the bytes first (secrets) */
 /* Hand the data over: caller frees with free(); the buf is empty afterwards. */
 char *buf_steal(struct buf *b);
 

@@ -10,21 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config.h"
+#include "lim.h"
 #include "log.h"
 
 #ifndef PKGDATADIR
 #define PKGDATADIR "/usr/local/share/automl-jobs"
 #endif
 
-#define MAX_KEYS 64
-#define MAX_SECRET 65536
-
 struct kv {
 	char *key, *val;
 };
 
 struct file_kv {
-	struct kv kv[MAX_KEYS];
+	struct kv kv[LIM_CONFIG_KEYS];
 	size_t n;
 };
 
@@ -90,7 +88,7 @@ static int file_kv_load(struct file_kv *f, const char *path, char *err, size_t e
 			val[vl - 1] = '\0';
 			val++;
 		}
-		if (f->n == MAX_KEYS) {
+		if (f->n == LIM_CONFIG_KEYS) {
 			snprintf(err, errlen, "AUTOML_CONFIG: too many keys");
 			goto out;
 		}
@@ -156,16 +154,16 @@ static int read_secret_file(const char *path, char **out, size_t *outlen, const 
 		snprintf(err, errlen, "%s_FILE: cannot open %s: %s", key, path, strerror(errno));
 		return -1;
 	}
-	data = malloc(MAX_SECRET + 1);
+	data = malloc(LIM_SECRET_FILE + 1);
 	if (!data) {
 		fclose(fp);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	n = fread(data, 1, MAX_SECRET + 1, fp);
+	n = fread(data, 1, LIM_SECRET_FILE + 1, fp);
 	fclose(fp);
-	if (n > MAX_SECRET) {
-		explicit_bzero(data, MAX_SECRET + 1);
+	if (n > LIM_SECRET_FILE) {
+		explicit_bzero(data, LIM_SECRET_FILE + 1);
 		free(data);
 		snprintf(err, errlen, "%s_FILE: %s is too large", key, path);
 		return -1;
@@ -300,7 +298,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    number(&f, "AUTOML_DISPATCH_POLL_S", 5, 1, 3600, &cfg->dispatch_poll_s, err, errlen) ||
 	    number(&f, "AUTOML_DAG_RETENTION_S", -1, 0, 315360000,
 			&cfg->dag_retention_s, err, errlen) ||
-	    number(&f, "AUTOML_MAX_BODY", 65536, 1024, 16777216, &cfg->max_body, err, errlen) ||
+	    number(&f, "AUTOML_MAX_BODY", LIM_BODY_DEFAULT, LIM_BODY_MIN, LIM_BODY_MAX,
+			&cfg->max_body, err, errlen) ||
 	    number(&f, "AUTOML_RECONCILE_INTERVAL_S", 5, 0, 86400,
 			&cfg->reconcile_interval_s, err, errlen))
 		goto out;

@@ -17,10 +17,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "lim.h"
 #include "log.h"
 
-#define TEMPLATE_MAX (1024 * 1024)  /* a template larger than this is refused */
-#define DAG_ID_MAX 250
 #define TMP_ID_MAX 200              /* bytes of the id used in a temp file name */
 #define DAG_PATH_MAX 4096
 #define DAG_COMMON_TEMPLATE "common"  /* common.py.in: follows every family's template */
@@ -140,7 +139,7 @@ int py_str_literal(struct buf *out, const char *s)
 	return str_literal(out, s) == LIT_OK ? 0 : -1;
 }
 
-/* Read a whole template file (at most TEMPLATE_MAX bytes) into t. */
+/* Read a whole template file (at most LIM_DAG_TEMPLATE bytes) into t. */
 static enum aerr read_template(const char *path, struct buf *t)
 {
 	enum aerr rc = AE_INTERNAL;
@@ -163,8 +162,8 @@ static enum aerr read_template(const char *path, struct buf *t)
 		}
 		if (got == 0)
 			break;
-		if (t->len + (size_t)got > TEMPLATE_MAX) {
-			log_error("dag: template %s is larger than %d bytes", path, TEMPLATE_MAX);
+		if (t->len + (size_t)got > LIM_DAG_TEMPLATE) {
+			log_error("dag: template %s is larger than %d bytes", path, LIM_DAG_TEMPLATE);
 			goto out;
 		}
 		if (buf_append(t, chunk, (size_t)got)) {
@@ -256,7 +255,7 @@ static enum aerr render_file(const char *dir, const char *name, const struct pla
 		log_error("dag: template path too long");
 		return AE_INTERNAL;
 	}
-	buf_init(&tpl, TEMPLATE_MAX + 1);
+	buf_init(&tpl, LIM_DAG_TEMPLATE + 1);
 	rc = read_template(path, &tpl);
 	if (rc == AE_OK)
 		rc = substitute(path, &tpl, ph, nph, out);
@@ -338,7 +337,7 @@ static int dag_id_ok(const char *id)
 		return 0;
 	for (i = 0; id[i]; i++) {
 		char c = id[i];
-		if (i >= DAG_ID_MAX)
+		if (i >= LIM_AIRFLOW_ID)
 			return 0;
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 				c == '_' || c == '.' || c == '-'))

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "lim.h"
 #include "job.h"
 
 static const char *const problem_types[PT__MAX] = {
@@ -134,7 +135,7 @@ size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 /* Checks of the create fields (valid.h): 0 when valid, else which message. */
 
-/* 1..200 code points of strictly valid UTF-8 without control characters:
+/* 1..LIM_JOB_NAME code points of strictly valid UTF-8 without control characters:
  * 1 for a bad length, 2 for bad text. */
 static int name_check(struct vval *v, void *ctx)
 {
@@ -150,7 +151,7 @@ static int name_check(struct vval *v, void *ctx)
 		i += k;
 		n++;
 	}
-	return n < 1 || n > 200;
+	return n < 1 || n > LIM_JOB_NAME;
 }
 
 static int ident_char(char c, int first)
@@ -209,7 +210,7 @@ enum { SF_NAME, SF_DOMAIN, SF_SOURCE_TABLE, SF_LABEL_COLUMN, SF_PROBLEM_TYPE, SF
 
 static const struct vfield spec_fields[SF__MAX] = {
 	[SF_NAME] = { "name", V_STRING, 1, .check = name_check, .code = PATTERN,
-		.msg = "Name must have 1 to 200 characters",
+		.msg = "Name must have 1 to " LIM_STR(LIM_JOB_NAME) " characters",
 		.msg2 = "Name must be valid UTF-8 without control characters" },
 	[SF_DOMAIN] = { "domain", V_STRING, 1, .check = domain_check, .code = PATTERN,
 		.msg = "Domain must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" },

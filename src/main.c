@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "fault.h"
 #include "http.h"
+#include "lim.h"
 #include "log.h"
 #include "routes.h"
 #include "service.h"
@@ -90,7 +91,7 @@ static void cgi_drain_stdin(void)
 	char sink[65536];
 	size_t total = 0;
 
-	while (total < 64u * 1024 * 1024) {
+	while (total < LIM_CGI_DRAIN) {
 		ssize_t k = read(STDIN_FILENO, sink, sizeof(sink));
 		if (k < 0 && errno == EINTR)
 			continue;

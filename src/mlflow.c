@@ -1,23 +1,26 @@
 /* mlflow.c - finds a job's MLflow run by its tags (experiments/get-by-name,
  * then runs/search), for reconciliation when a DAG could not write back.
- * Request bodies are built with json-c; answers capped at 1 MiB. */
+ * Request bodies are built with json-c; the transport is httpc's. Must not
+ * fail a job: every trouble is "could not ask" (-1), logged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include "buf.h"
+#include "httpc.h"
 #include "job.h"
+#include "lim.h"
 #include "log.h"
 #include "mlflow.h"
 
-#define MLFLOW_MAX_BODY (1024 * 1024)
-
 struct mlflow {
-	const struct config *cfg;
-	CURL *curl;
-	struct buf resp;
+	struct httpc *http;   /* owned */
 };
+
+static const struct httpc_peer peer = { "MLflow", "AUTOML_MLFLOW_TRACKING_URI", "mlflow" };
+
+#define API "/api/2.0/mlflow"   /* MLflow's REST API under the tracking URI */
 
 struct mlflow *mlflow_new(const struct config *cfg)
 {
@@ -29,13 +32,12 @@ struct mlflow *mlflow_new(const struct config *cfg)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->cfg = cfg;
-	m->curl = curl_easy_init();
-	if (!m->curl) {
+	/* MLflow has no timeout keys of its own: Airflow's apply (AUTOML_AIRFLOW_*TIMEOUT_MS) */
+	m->http = httpc_new(&peer, uri, cfg->airflow_connect_timeout_ms, cfg->airflow_timeout_ms);
+	if (!m->http) {
 		free(m);
 		return NULL;
 	}
-	buf_init(&m->resp, MLFLOW_MAX_BODY);
 	return m;
 }
 
@@ -43,21 +45,13 @@ void mlflow_free(struct mlflow *m)
 {
 	if (!m)
 		return;
-	curl_easy_cleanup(m->curl);
-	buf_free(&m->resp);
+	httpc_free(m->http);
 	free(m);
-}
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-	struct buf *b = ud;
-
-	return buf_append(b, p, size * n) ? 0 : size * n;
 }
 
 static int safe_token(const char *s)
 {
-	if (!s || !*s || strlen(s) > 250)
+	if (!s || !*s || strlen(s) > LIM_AIRFLOW_ID)
 		return 0;
 	for (; *s; s++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~:+-", *s))
@@ -65,64 +59,37 @@ static int safe_token(const char *s)
 	return 1;
 }
 
-/* GET (body NULL) or POST a JSON body to {uri}/api/2.0/mlflow/{path}.
- * Returns the parsed answer (caller puts) or NULL; *status is the HTTP status. */
-static json_object *call(struct mlflow *m, const char *path, const char *body, long *status)
+/* GET (body NULL) or POST a JSON body to {uri}{path}.
+ * Returns the answer if it is a JSON object (caller puts), else NULL; *status
+ * is the HTTP status, 0 when MLflow did not answer (httpc logged why). */
+static json_object *call(struct mlflow *m, const char *path, const char *what,
+		const char *body, long *status)
 {
-	struct curl_slist *hdrs = NULL;
-	char url[2048];
-	CURLcode cc;
-	const char *base = m->cfg->mlflow_tracking_uri;
-	size_t bl = strlen(base);
+	struct httpc_req rq = { body ? "POST" : "GET", path, NULL, body, body ? strlen(body) : 0, what };
+	char err[256];
 
-	*status = 0;
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
-	if (snprintf(url, sizeof(url), "%.*s/api/2.0/mlflow/%s", (int)bl, base, path) >= (int)sizeof(url))
+	if (httpc_perform(m->http, &rq, status, err, sizeof(err)))
 		return NULL;
-	buf_reset(&m->resp);
-	curl_easy_reset(m->curl);
-	curl_easy_setopt(m->curl, CURLOPT_URL, url);
-	curl_easy_setopt(m->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(m->curl, CURLOPT_CONNECTTIMEOUT_MS, m->cfg->airflow_connect_timeout_ms);
-	curl_easy_setopt(m->curl, CURLOPT_TIMEOUT_MS, m->cfg->airflow_timeout_ms);
-	curl_easy_setopt(m->curl, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(m->curl, CURLOPT_WRITEDATA, &m->resp);
-	curl_easy_setopt(m->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (body) {
-		hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-		if (!hdrs)
-			return NULL;
-		curl_easy_setopt(m->curl, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(m->curl, CURLOPT_POSTFIELDS, body);
-	}
-	cc = curl_easy_perform(m->curl);
-	curl_slist_free_all(hdrs);
-	if (cc != CURLE_OK) {
-		log_warn("mlflow: %s failed: %s", path, curl_easy_strerror(cc));
-		return NULL;
-	}
-	curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, status);
-	return json_tokener_parse(m->resp.data ? m->resp.data : "");
+	return httpc_answer_object(m->http);
 }
 
 int mlflow_find_run(struct mlflow *m, const char *experiment, const char *job_id,
 		const char *dag_run_id, char *run_id, size_t run_id_len)
 {
 	json_object *ans = NULL, *req = NULL, *ids, *v, *runs, *run;
-	char *esc = NULL, path[1024], filter[600];
-	const char *exp_id;
+	char *esc = NULL, filter[600];
+	const char *exp_id, *body;
+	struct buf path;
 	long status;
 	int rc = -1;
 
 	if (!m || !experiment || !uuid_valid(job_id) || !safe_token(dag_run_id))
 		return -1;
-	esc = curl_easy_escape(m->curl, experiment, 0);
-	if (!esc)
-		return -1;
-	snprintf(path, sizeof(path), "experiments/get-by-name?experiment_name=%s", esc);
-	curl_free(esc);
-	ans = call(m, path, NULL, &status);
+	buf_init(&path, LIM_PEER_PATH);
+	esc = httpc_escape(m->http, experiment);
+	if (!esc || buf_printf(&path, API "/experiments/get-by-name?experiment_name=%s", esc))
+		goto out;
+	ans = call(m, path.data, "the experiment lookup", NULL, &status);
 	if (status == 404) {
 		rc = 0;   /* no experiment: the DAG never logged */
 		goto out;
@@ -150,7 +117,8 @@ int mlflow_find_run(struct mlflow *m, const char *experiment, const char *job_id
 		json_object_array_add(ids, json_object_new_string("attributes.start_time DESC"));
 	json_object_object_add(req, "order_by", ids);
 	json_object_put(ans);
-	ans = call(m, "runs/search", json_object_to_json_string(req), &status);
+	body = json_object_to_json_string(req);
+	ans = body ? call(m, API "/runs/search", "the run search", body, &status) : NULL;
 	if (!ans || status != 200) {
 		log_warn("mlflow: runs/search answered %ld", status);
 		goto out;
@@ -165,5 +133,7 @@ int mlflow_find_run(struct mlflow *m, const char *experiment, const char *job_id
 out:
 	json_object_put(ans);
 	json_object_put(req);
+	curl_free(esc);
+	buf_free(&path);
 	return rc;
 }

@@ -13,10 +13,10 @@
 #include "buf.h"
 #include "crash.h"
 #include "dag.h"
+#include "lim.h"
 #include "log.h"
 #include "service.h"
 
-#define MAX_DAG (1024 * 1024)       /* largest rendered DAG */
 #define DISPATCH_BATCH 16           /* outbox rows taken at once */
 #define DISPATCH_BATCHES 8          /* per pass, before the other duties get a turn */
 #define RECONCILE_BATCH 50          /* active jobs checked per pass */
@@ -228,7 +228,7 @@ enum aerr service_render(struct service *svc, struct arena *a, const struct job_
 	job_init_from_spec(a, job, spec, job_id, owner, svc->cfg.airflow_ui_url);
 	if (!job->airflow_dag_id || !job->mlflow_experiment_name || !job->registered_model_name)
 		return AE_NOMEM;
-	buf_init(&dag, MAX_DAG);
+	buf_init(&dag, LIM_DAG_SOURCE);
 	rc = dag_render(&svc->cfg, job, &dag);
 	if (rc == AE_OK) {
 		job->rendered_dag = arena_strndup(a, dag.data ? dag.data : "", dag.len);

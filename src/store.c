@@ -13,11 +13,11 @@
 
 #include <libpq-fe.h>
 
+#include "lim.h"
 #include "log.h"
 
 #define STORE_STATEMENT_TIMEOUT_MS 10000
 #define STORE_CONNECT_TIMEOUT_S "5"
-#define STORE_LIST_MAX 200
 
 /* Transaction state as this module sees it. TX_BROKEN: the connection died
  * inside a transaction; everything fails until store_rollback() so that no
@@ -1029,7 +1029,7 @@ enum aerr store_list_jobs_keyed(struct store *s, struct arena *a, const struct j
 	*n = 0;
 	if (keys)
 		*keys = NULL;
-	if (f->limit < 1 || f->limit > STORE_LIST_MAX) {
+	if (f->limit < 1 || f->limit > LIM_LIST_MAX) {
 		log_error("store: list limit %d out of range", f->limit);
 		return AE_INTERNAL;
 	}

@@ -50,7 +50,7 @@ struct job_filter {
 	int status, problem_type, algorithm;  /* -1 = any */
 	const char *const *domains;       /* visibility; NULL = all (admin) */
 	size_t ndomains;
-	int limit;                        /* 1..200 */
+	int limit;                        /* 1..LIM_LIST_MAX */
 	const char *after_created_at;     /* keyset cursor, both NULL = first page; */
 	const char *after_job_id;         /* after_created_at must be a key from
 	                                     store_list_jobs_keyed (microseconds) */

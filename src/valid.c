@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "jsonx.h"
 #include "valid.h"
 
 /* Why a field failed; F_OK is 0. */
@@ -327,25 +328,16 @@ static void defaults(const struct vfield *f, size_t n, struct vval *out)
 static json_object *body_object(const char *body, size_t len, const struct vfield *f, size_t n,
 		json_object *detail)
 {
-	json_tokener *tok = json_tokener_new();
 	json_object *root = NULL;
+	enum jsonx_rc jrc = jsonx_parse_object(body, len, &root);
 
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (len > 0 && len <= (size_t)0x7fffffff)
-		root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
+	if (jrc == JSONX_INVALID)
 		detail_add(detail, "body", NULL, "JSON decode error", "json_invalid");
-		goto fail;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
+	if (jrc == JSONX_NOT_OBJECT)
 		detail_add(detail, "body", NULL, "Input should be a valid dictionary or object",
 				"model_attributes_type");
-		goto fail;
-	}
-	json_tokener_free(tok);
+	if (jrc)
+		return NULL;
 	json_object_object_foreach(root, key, val) {
 		int ok = 0;
 		(void)val;
@@ -357,10 +349,6 @@ static json_object *body_object(const char *body, size_t len, const struct vfiel
 					: "Extra inputs are not permitted", "extra_forbidden");
 	}
 	return root;
-fail:
-	json_object_put(root);
-	json_tokener_free(tok);
-	return NULL;
 }
 
 enum aerr valid_body(struct arena *a, const char *body, size_t len, const struct vfield *f,

@@ -1,9 +1,10 @@
 /* list.c - GET /api/automl/train/jobs: newest first, filters domain, owner,
- * status, problem_type, algorithm; limit 1..200 (default 50); an opaque
+ * status, problem_type, algorithm; limit 1..LIM_LIST_MAX (default LIM_LIST_DEFAULT); an opaque
  * keyset cursor (base64url of "created_at,job_id"), stable under inserts. */
 #include <string.h>
 #include <cjose/base64.h>
 #include <cjose/util.h>
+#include "../lim.h"
 #include "../log.h"
 #include "../service.h"
 #include "handlers.h"
@@ -59,8 +60,8 @@ static int cursor_check(struct vval *v, void *arena)
 enum { Q_LIMIT, Q_STATUS, Q_PROBLEM_TYPE, Q_ALGORITHM, Q_DOMAIN, Q_OWNER, Q_CURSOR, Q__MAX };
 
 static const struct vfield list_query[Q__MAX] = {
-	[Q_LIMIT] = { "limit", V_INT, 0, 1, 200, .def = 50, .code = "int_range",
-		.msg = "Input should be a whole number from 1 to 200" },
+	[Q_LIMIT] = { "limit", V_INT, 0, 1, LIM_LIST_MAX, .def = LIM_LIST_DEFAULT, .code = "int_range",
+		.msg = "Input should be a whole number from 1 to " LIM_STR(LIM_LIST_MAX) },
 	[Q_STATUS] = { "status", V_ENUM, 0, .spell = &status_spelling, .def = -1,
 		.msg = BAD_ENUM, .code = "enum" },
 	[Q_PROBLEM_TYPE] = { "problem_type", V_ENUM, 0, .spell = &problem_type_spelling, .def = -1,
@@ -69,7 +70,7 @@ static const struct vfield list_query[Q__MAX] = {
 		.msg = BAD_ENUM, .code = "enum" },
 	[Q_DOMAIN] = { "domain", V_STRING, 0 },
 	[Q_OWNER] = { "owner", V_STRING, 0 },
-	[Q_CURSOR] = { "cursor", V_STRING, 0, .hi = 200, .check = cursor_check,
+	[Q_CURSOR] = { "cursor", V_STRING, 0, .hi = LIM_CURSOR, .check = cursor_check,
 		.msg = "Input is not a valid cursor", .code = "value_error" },
 };
 

@@ -5,10 +5,9 @@
  * rest). Unknown or invisible ids are listed under "not_found". */
 #include <string.h>
 #include <strings.h>
+#include "../lim.h"
 #include "../service.h"
 #include "handlers.h"
-
-#define MAX_IDS 100
 
 static json_object *str_or_null(const char *s)
 {
@@ -40,9 +39,9 @@ static long collect_ids(struct request *r, const char **ids)
 				dup |= strcasecmp(ids[k], tok) == 0;
 			if (dup)
 				continue;   /* each job is answered once */
-			if (n == MAX_IDS) {
-				http_respond_invalid(r, "query", "ids", "At most 100 ids per request",
-						"too_long");
+			if (n == LIM_STATUS_IDS) {
+				http_respond_invalid(r, "query", "ids",
+						"At most " LIM_STR(LIM_STATUS_IDS) " ids per request", "too_long");
 				return -1;
 			}
 			ids[n++] = tok;
@@ -57,7 +56,7 @@ static long collect_ids(struct request *r, const char **ids)
 
 void handle_status_bulk(struct request *r)
 {
-	const char *ids[MAX_IDS];
+	const char *ids[LIM_STATUS_IDS];
 	struct job *jobs = NULL;
 	size_t n = 0;
 	long nids;

@@ -4,6 +4,7 @@
  * transitions of status_writeback_ok(); the same terminal news twice is 200). */
 #include <stdio.h>
 #include <string.h>
+#include "../lim.h"
 #include "../service.h"
 #include "handlers.h"
 
@@ -11,10 +12,10 @@ enum { WB_STATUS, WB_MLFLOW_RUN_ID, WB_MODEL, WB_ERROR, WB_RUN_ID, WB__MAX };
 
 static const struct vfield news_fields[WB__MAX] = {
 	[WB_STATUS] = { "status", V_ENUM, 1, .spell = &status_spelling },
-	[WB_MLFLOW_RUN_ID] = { "mlflow_run_id", V_STRING, 0, .hi = 256 },
-	[WB_MODEL] = { "registered_model_name", V_STRING, 0, .hi = 256 },
-	[WB_ERROR] = { "error_message", V_STRING, 0, .hi = 4096 },
-	[WB_RUN_ID] = { "airflow_dag_run_id", V_STRING, 0, .hi = 250 },
+	[WB_MLFLOW_RUN_ID] = { "mlflow_run_id", V_STRING, 0, .hi = LIM_WRITEBACK_NAME },
+	[WB_MODEL] = { "registered_model_name", V_STRING, 0, .hi = LIM_WRITEBACK_NAME },
+	[WB_ERROR] = { "error_message", V_STRING, 0, .hi = LIM_WRITEBACK_ERROR },
+	[WB_RUN_ID] = { "airflow_dag_run_id", V_STRING, 0, .hi = LIM_AIRFLOW_ID },
 };
 
 /* The validated body in *wb (strings in the arena); AE_VALIDATION: entries in detail. */

@@ -367,6 +367,7 @@ static void test_v2(void)
 	}
 	rc = airflow_dag_exists(af, "automl__x", err, sizeof(err));
 	is_int(rc, AF_PROTOCOL, "answer over 1 MiB -> AF_PROTOCOL (%s)", err);
+	is_str(err, "Airflow's answer to the DAG lookup is larger than 1 MiB", "the message names the cap");
 
 	/* path segments are escaped */
 	ctl_do("POST", "register_dag", "{\"dag_id\": \"odd dag/x?y\"}");
