@@ -7,14 +7,15 @@
 #include "lim.h"
 #include "job.h"
 
-static const char *const problem_types[PT__MAX] = {
-	"binary_classification", "multiclass_classification", "regression",
-	"ranking", "anomaly_detection", "contextual_bandit",
-};
-static const char *const algorithms[ALG__MAX] = {
-	"lightgbm_classifier", "lightgbm_regressor", "lightgbm_ranker",
-	"isolation_forest", "vw_classifier", "vw_regressor", "vw_contextual_bandit",
-};
+/* The problem types and algorithms come from the registry (algorithms.h). */
+#define PT_SPELLING(id, name) [id] = name,
+#define ALG_SPELLING(id, name, family, fits) [id] = name,
+#define ALG_FAMILY(id, name, family, fits) [id] = family,
+#define ALG_FITS(id, name, family, fits) [id] = fits,
+static const char *const problem_types[PT__MAX] = { PROBLEM_TYPE_LIST(PT_SPELLING) };
+static const char *const algorithms[ALG__MAX] = { ALGORITHM_LIST(ALG_SPELLING) };
+static const char *const algorithm_families[ALG__MAX] = { ALGORITHM_LIST(ALG_FAMILY) };
+static const unsigned algorithm_fit_masks[ALG__MAX] = { ALGORITHM_LIST(ALG_FITS) };
 static const char *const presets[PRESET__MAX] = { "fast", "balanced", "best_quality" };
 static const char *const statuses[ST__MAX] = { "ready", "queued", "running", "complete", "failed" };
 
@@ -54,36 +55,14 @@ PARSER(status_parse, enum job_status, statuses, ST__MAX)
 
 int algorithm_fits(enum algorithm a, enum problem_type p)
 {
-	switch (a) {
-	case ALG_LIGHTGBM_CLASSIFIER:
-	case ALG_VW_CLASSIFIER:
-		return p == PT_BINARY_CLASSIFICATION || p == PT_MULTICLASS_CLASSIFICATION;
-	case ALG_LIGHTGBM_REGRESSOR:
-	case ALG_VW_REGRESSOR:
-		return p == PT_REGRESSION;
-	case ALG_LIGHTGBM_RANKER:
-		return p == PT_RANKING;
-	case ALG_ISOLATION_FOREST:
-		return p == PT_ANOMALY_DETECTION;
-	case ALG_VW_CONTEXTUAL_BANDIT:
-		return p == PT_CONTEXTUAL_BANDIT;
-	default:
+	if ((unsigned)a >= ALG__MAX || (unsigned)p >= PT__MAX)
 		return 0;
-	}
+	return (algorithm_fit_masks[a] >> p) & 1u;
 }
 
 const char *algorithm_family(enum algorithm a)
 {
-	switch (a) {
-	case ALG_LIGHTGBM_CLASSIFIER:
-	case ALG_LIGHTGBM_REGRESSOR:
-	case ALG_LIGHTGBM_RANKER:
-		return "lightgbm";
-	case ALG_ISOLATION_FOREST:
-		return "iforest";
-	default:
-		return "vw";
-	}
+	return (unsigned)a < ALG__MAX ? algorithm_families[a] : NULL;
 }
 
 int status_writeback_ok(enum job_status from, enum job_status to)

@@ -10,16 +10,10 @@
 #include "arena.h"
 #include "errors.h"
 #include "valid.h"
+/* enum problem_type and enum algorithm (PT_*, ALG_*), generated into the build
+ * tree from the algorithm registry share/algorithms.tsv by scripts/gen-algorithms. */
+#include "algorithms.h"
 
-enum problem_type {
-	PT_BINARY_CLASSIFICATION, PT_MULTICLASS_CLASSIFICATION, PT_REGRESSION,
-	PT_RANKING, PT_ANOMALY_DETECTION, PT_CONTEXTUAL_BANDIT, PT__MAX
-};
-enum algorithm {
-	ALG_LIGHTGBM_CLASSIFIER, ALG_LIGHTGBM_REGRESSOR, ALG_LIGHTGBM_RANKER,
-	ALG_ISOLATION_FOREST, ALG_VW_CLASSIFIER, ALG_VW_REGRESSOR,
-	ALG_VW_CONTEXTUAL_BANDIT, ALG__MAX
-};
 enum preset { PRESET_FAST, PRESET_BALANCED, PRESET_BEST_QUALITY, PRESET__MAX };
 enum job_status { ST_READY, ST_QUEUED, ST_RUNNING, ST_COMPLETE, ST_FAILED, ST__MAX };
 
@@ -37,8 +31,10 @@ int status_parse(const char *s, enum job_status *out);
 extern const struct vspell problem_type_spelling, algorithm_spelling, preset_spelling,
 	status_spelling;
 
+/* Both from the registry: does the algorithm fit the problem type (0 for an
+ * out-of-range value), and its DAG template family (share/dags/FAMILY.py.in,
+ * e.g. "lightgbm", "iforest" or "vw"; a static string, NULL if out of range). */
 int algorithm_fits(enum algorithm a, enum problem_type p);
-/* Template family of an algorithm: "lightgbm", "iforest" or "vw". */
 const char *algorithm_family(enum algorithm a);
 
 /* May a DAG write-back move a job from `from` to `to`? (queued -> running|complete|failed,

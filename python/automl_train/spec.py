@@ -8,21 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import registry
 from .errors import TrainError
 
-PROBLEM_TYPES = (
-    "binary_classification", "multiclass_classification", "regression",
-    "ranking", "anomaly_detection", "contextual_bandit",
-)
-ALGORITHMS = {
-    "lightgbm_classifier": ("binary_classification", "multiclass_classification"),
-    "vw_classifier": ("binary_classification", "multiclass_classification"),
-    "lightgbm_regressor": ("regression",),
-    "vw_regressor": ("regression",),
-    "lightgbm_ranker": ("ranking",),
-    "isolation_forest": ("anomaly_detection",),
-    "vw_contextual_bandit": ("contextual_bandit",),
-}
+# From the algorithm registry (share/algorithms.tsv): the problem types, and
+# for each algorithm the problem types it fits.
+PROBLEM_TYPES = registry.PROBLEM_TYPES
+ALGORITHMS = {name: a.problem_types for name, a in registry.ALGORITHMS.items()}
 PRESETS = ("fast", "balanced", "best_quality")
 
 

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from automl_train import registry
+
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = {"lightgbm": "lightgbm.py.in", "iforest": "iforest.py.in", "vw": "vw.py.in"}
+# every template family of the algorithm registry (share/algorithms.tsv)
+TEMPLATES = {a.family: f"{a.family}.py.in" for a in registry.ALGORITHMS.values()}
 PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 
 HOSTILE = "x'\"\\ {{ conn.automl_warehouse.password }} @@JOB_ID@@ \u00e9\n\")\nimport os #"

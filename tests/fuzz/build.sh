@@ -12,10 +12,12 @@ out=${1:-$PWD/fuzz-out}
 CC=${CC:-clang}
 harnesses="fuzz_job_spec fuzz_query fuzz_config"
 
-mkdir -p "$out/obj"
+mkdir -p "$out/obj" "$out/include"
 out=$(cd "$out" && pwd)
+# the C side of the algorithm registry, generated like the Makefile does
+sh "$top/scripts/gen-algorithms" "$top/share/algorithms.tsv" >"$out/include/algorithms.h"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-cflags="-std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $san -I$top/src \
+cflags="-std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $san -I$out/include -I$top/src \
 $(pkg-config --cflags json-c libcurl libpq cjose uuid)"
 libs="$(pkg-config --libs json-c libcurl libpq cjose uuid) -lfcgi -lm"
 

@@ -1,10 +1,12 @@
-"""One trainer per algorithm. A trainer takes the source table (DataFrame),
-the JobSpec and the preset's Budget, and returns an Outcome: parameters and
-metrics to log, JSON artifacts, and a function that logs (and registers) the
-model in the active MLflow run."""
+"""One trainer per algorithm, named by the algorithm registry (registry.py).
+A trainer takes the source table (DataFrame), the JobSpec and the preset's
+Budget, and returns an Outcome: parameters and metrics to log, JSON
+artifacts, and a function that logs (and registers) the model in the active
+MLflow run."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -30,25 +32,12 @@ def n_threads() -> int:
 
 
 def get_trainer(algorithm: str) -> Callable:
-    if algorithm == "lightgbm_classifier":
-        from .lgbm import train_classifier
-        return train_classifier
-    if algorithm == "lightgbm_regressor":
-        from .lgbm import train_regressor
-        return train_regressor
-    if algorithm == "lightgbm_ranker":
-        from .lgbm import train_ranker
-        return train_ranker
-    if algorithm == "isolation_forest":
-        from .iforest import train_iforest
-        return train_iforest
-    if algorithm == "vw_classifier":
-        from .vw import train_classifier as vw_cls
-        return vw_cls
-    if algorithm == "vw_regressor":
-        from .vw import train_regressor as vw_reg
-        return vw_reg
-    if algorithm == "vw_contextual_bandit":
-        from .vw import train_bandit
-        return train_bandit
-    raise ValueError(f"no trainer for {algorithm!r}")
+    """The trainer the algorithm registry names for the algorithm; its module
+    (and so its learner library) is imported on first use only."""
+    from ..registry import ALGORITHMS
+
+    entry = ALGORITHMS.get(algorithm)
+    if entry is None:
+        raise ValueError(f"no trainer for {algorithm!r}")
+    module = importlib.import_module(f"{__name__}.{entry.trainer_module}")
+    return getattr(module, entry.trainer_function)
