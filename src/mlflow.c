@@ -124,9 +124,10 @@ int mlflow_find_run(struct mlflow *m, const char *experiment, const char *job_id
 		goto out;
 	}
 	rc = 0;
-	if (json_object_object_get_ex(ans, "runs", &runs) && json_object_array_length(runs) > 0 &&
-	    (run = json_object_array_get_idx(runs, 0)) != NULL &&
-	    json_object_object_get_ex(run, "info", &v) && json_object_object_get_ex(v, "run_id", &v)) {
+	run = json_object_object_get_ex(ans, "runs", &runs) && json_object_array_length(runs) > 0
+		? json_object_array_get_idx(runs, 0) : NULL;
+	if (run && json_object_object_get_ex(run, "info", &v) &&
+	    json_object_object_get_ex(v, "run_id", &v)) {
 		snprintf(run_id, run_id_len, "%s", json_object_get_string(v));
 		rc = 1;
 	}
