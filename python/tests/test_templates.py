@@ -2,11 +2,15 @@
 
 A rendered DAG is the family's template followed by common.py.in (src/dag.h).
 
-The C renderer replaces each @@KEY@@ with a Python literal; here repr() plays
-its part, including hostile job fields, and the result must compile."""
+Rendering is done by the service's own renderer (`automl-ctl render-dag`, the
+built binary: $top_builddir or <repo>/build), with job fields as hostile as
+the API accepts; the result must compile, and each field must stay one literal."""
 
 import ast
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,27 +22,22 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = {a.family: f"{a.family}.py.in" for a in registry.ALGORITHMS.values()}
 PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 
-HOSTILE = "x'\"\\ {{ conn.automl_warehouse.password }} @@JOB_ID@@ \u00e9\n\")\nimport os #"
+# what the create body allows in a name: quotes, backslashes, Jinja, placeholders, non-ASCII
+HOSTILE = "x'\"\\ {{ conn.automl_warehouse.password }} @@JOB_ID@@ \u00e9 \"\"\" ) import os #"
+JOB_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+
+
+def ctl():
+    build = os.environ.get("top_builddir") or str(REPO / "build")
+    path = Path(build) / "automl-ctl"
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built: the DAGs under test are the C renderer's (make first)")
+    return str(path)
 
 
 def header_placeholders():
     text = (REPO / "src" / "dag.h").read_text()
     return set(PLACEHOLDER.findall(text)) - {"KEY"}   # "@@KEY@@" names the syntax
-
-
-def sample_values(**over):
-    v = {
-        "JOB_ID": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "JOB_NAME": HOSTILE, "DOMAIN": HOSTILE,
-        "OWNER": HOSTILE, "SOURCE_TABLE": "public.sample_binary", "LABEL_COLUMN": HOSTILE,
-        "PROBLEM_TYPE": "binary_classification", "ALGORITHM": "lightgbm_classifier", "PRESET": "fast",
-        "DAG_ID": "automl_3c90c3cc_0d44_4b50_8888_8dd25736052a", "MLFLOW_EXPERIMENT_NAME": HOSTILE,
-        "REGISTERED_MODEL_NAME": HOSTILE, "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
-        "STATUS_URL": "http://127.0.0.1:8081/api/automl/train/jobs/3c90c3cc-0d44-4b50-8888-8dd25736052a/status",
-        "TRAIN_PYTHON": "/opt/automl/venvs/train/bin/python", "WAREHOUSE_CONN_ID": "automl_warehouse",
-        "FEATURE_ENGINEERING_JOB_ID": None,
-    }
-    v.update(over)
-    return v
 
 
 def template_source(family):
@@ -47,11 +46,25 @@ def template_source(family):
     return (dags / TEMPLATES[family]).read_text() + (dags / "common.py.in").read_text()
 
 
-def render(family, **over):
-    src = template_source(family)
-    vals = sample_values(**over)
-    # one pass, like the C renderer: a value containing @@X@@ is not re-expanded
-    return PLACEHOLDER.sub(lambda m: repr(vals[m.group(1)]), src)
+ALGORITHM_OF = {a.family: name for name, a in sorted(registry.ALGORITHMS.items(), reverse=True)}
+
+
+def render(family, fe=None):
+    """The DAG the service would publish for a job of this family."""
+    algorithm = ALGORITHM_OF[family]
+    spec = {"name": HOSTILE, "domain": "d-x.y_z", "source_table": "public.sample_binary",
+            "problem_type": registry.ALGORITHMS[algorithm].problem_types[0], "algorithm": algorithm,
+            "preset": "fast", "label_column": "label", "feature_engineering_job_id": fe}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_")}
+    env.update(AUTOML_TEMPLATES_DIR=str(REPO / "share" / "dags"),
+               AUTOML_MLFLOW_TRACKING_URI="http://127.0.0.1:5000",
+               AUTOML_PUBLIC_URL="http://127.0.0.1:8081",
+               AUTOML_TRAIN_PYTHON="/opt/automl/venvs/train/bin/python",
+               AUTOML_LOG_LEVEL="error")
+    p = subprocess.run([ctl(), "render-dag", "--owner", HOSTILE, "--job-id", JOB_ID, "-"],
+                       input=json.dumps(spec), capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
 
 
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
@@ -69,9 +82,16 @@ def test_placeholders_are_the_declared_ones(family):
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
 @pytest.mark.parametrize("fe", [None, "7d2a4a4e-9a51-4c59-a6c1-2b9a3c2f6a11"])
 def test_renders_to_valid_python(family, fe):
-    out = render(family, FEATURE_ENGINEERING_JOB_ID=fe)
+    out = render(family, fe=fe)
     compile(out, f"{family}.py", "exec")
     tree = ast.parse(out)
+    # every job field is one literal with the job's value, read back exactly
+    consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    assert consts["JOB_NAME"] == HOSTILE and consts["OWNER"] == HOSTILE
+    assert consts["JOB_ID"] == JOB_ID
+    assert consts["FEATURE_ENGINEERING_JOB_ID"] == fe
+    assert "@@" not in out.replace("@@JOB_ID@@", "")
     # the hostile value stays one string literal: no extra import of os beyond the template's own
     imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import) and any(a.name == "os" for a in n.names)]
     assert len(imports) == 1
