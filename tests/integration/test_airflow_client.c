@@ -1,4 +1,4 @@
-/* test_airflow.c - drives the Airflow client against tests/airflow_double.py:
+/* test_airflow_client.c - drives the Airflow client against tests/airflow_double.py:
  * tokens (fetch, reuse, expiry), trigger outcomes, run state, unpause, v1 basic
  * auth and the transport faults (503, dropped, hanging, refused). Needs $top_srcdir. */
 #ifndef _POSIX_C_SOURCE
