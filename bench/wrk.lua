@@ -7,15 +7,20 @@
 -- Environment: BENCH_TOKEN (bearer token, optional), BENCH_METHOD (default GET),
 -- BENCH_BODY_FILE (request body, sent with Content-Type: application/json),
 -- BENCH_PATHS_FILE (paths, one a line; the URL's path is used when unset),
--- BENCH_MAX (stop after this many answers; 0 = only the time bound).
+-- BENCH_MAX (stop after this many answers; 0 = only the time bound),
+-- BENCH_STOP_AT_MAX=1 (at the count bound, end wrk at once instead of waiting out -d).
 -- wrk's own duration is always the full -d, also when the count bound stopped the
 -- thread early, so the active time (first request to last answer) is measured
--- here with clock_gettime through LuaJIT's FFI and reported as "active_us".
+-- here with clock_gettime through LuaJIT's FFI and reported as "active_us". With
+-- BENCH_STOP_AT_MAX the script sends wrk its own SIGINT, which (like Ctrl-C) cuts
+-- the -d wait short; wrk still prints its summary and runs done().
 
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
 int clock_gettime(int clk_id, bench_timespec *tp);
+int kill(int pid, int sig);
+int getpid(void);
 ]]
 local ts = ffi.new("bench_timespec")
 local function now_us()
@@ -28,6 +33,7 @@ local method = os.getenv("BENCH_METHOD") or "GET"
 local body_file = os.getenv("BENCH_BODY_FILE") or ""
 local paths_file = os.getenv("BENCH_PATHS_FILE") or ""
 local max_answers = tonumber(os.getenv("BENCH_MAX") or "0") or 0
+local stop_at_max = os.getenv("BENCH_STOP_AT_MAX") == "1"
 
 local body = nil
 local paths = nil
@@ -79,6 +85,9 @@ response = function(status, hdrs, resp_body)
 	t_last = now_us()
 	if max_answers > 0 and answered >= max_answers then
 		wrk.thread:stop()
+		if stop_at_max and answered == max_answers then
+			ffi.C.kill(ffi.C.getpid(), 2)   -- SIGINT: wrk's main thread stops sleeping
+		end
 	end
 end
 
