@@ -187,6 +187,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 	struct dispatch_stats st;
 	struct sigaction sa;
 	long next_ms, wait_ms, backoff = 500, poll_ms = service_config(svc)->dispatch_poll_s * 1000L;
+	long last_full = -poll_ms * 2;
 	int once = 0, listening = 0, w;
 	enum aerr rc;
 
@@ -207,7 +208,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 	sigaction(SIGINT, &sa, NULL);
 	if (once) {
 		memset(&st, 0, sizeof(st));
-		rc = service_dispatch_pass(svc, a, &stop_flag, &st, &next_ms);
+		rc = service_dispatch_pass(svc, a, &stop_flag, 1, &st, &next_ms);
 		if (rc) {
 			fprintf(stderr, "automl-ctl: dispatch failed: %s\n", aerr_info(rc)->message);
 			return 1;
@@ -229,7 +230,11 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 		}
 		memset(&st, 0, sizeof(st));
 		long t0 = mono_ms();
-		rc = service_dispatch_pass(svc, a, &stop_flag, &st, &next_ms);
+		/* NOTIFY wake-ups start runs; the rest waits for the timer */
+		int full = t0 - last_full >= poll_ms;
+		if (full)
+			last_full = t0;
+		rc = service_dispatch_pass(svc, a, &stop_flag, full, &st, &next_ms);
 		if (st.started || st.failed || st.retired || st.orphans)
 			log_info("dispatch: pass of %ld ms: %zu started, %zu retried, %zu failed, "
 					"%zu orphans, %zu reconciled, %zu retired", mono_ms() - t0, st.started,
@@ -242,7 +247,9 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 			continue;
 		}
 		backoff = 500;
-		wait_ms = poll_ms;
+		wait_ms = poll_ms - (mono_ms() - last_full);   /* until the next full pass */
+		if (wait_ms < 0)
+			wait_ms = 0;
 		if (next_ms >= 0 && next_ms < wait_ms)
 			wait_ms = next_ms;
 		if (wait_ms == 0)

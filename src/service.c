@@ -546,8 +546,10 @@ static enum aerr dispatch_one(struct service *svc, struct arena *a, const struct
 	enum aerr rc;
 
 	rc = store_get_job(svc->store, a, it->job_id, &job);
-	if (rc == AE_NOT_FOUND)
-		return AE_OK;   /* the row went with the job */
+	if (rc == AE_NOT_FOUND) {
+		st->dropped++;
+		return store_dequeue(svc->store, it->job_id, it->attempt);   /* no job: no row */
+	}
 	if (rc)
 		return rc;
 	if (job.status != ST_QUEUED || job.trigger_attempts != it->attempt || job.dispatched_at ||
@@ -630,7 +632,7 @@ static enum aerr retire_one(struct service *svc, const struct job *job, size_t *
 }
 
 enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
-		volatile const int *stop, struct dispatch_stats *st, long *next_ms)
+		volatile const int *stop, int full, struct dispatch_stats *st, long *next_ms)
 {
 	struct dispatch_item *items = NULL;
 	struct job *jobs = NULL;
@@ -656,7 +658,7 @@ enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
 	}
 	if (rc)
 		return rc;
-	if (svc->airflow && !*stop) {
+	if (full && svc->airflow && !*stop) {
 		arena_reset(a);
 		rc = store_list_active(svc->store, a, svc->cfg.reconcile_interval_s, RECONCILE_BATCH,
 				&jobs, &n);
@@ -665,7 +667,7 @@ enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
 		for (i = 0; i < n && !*stop; i++)
 			st->reconciled += (size_t)service_reconcile(svc, a, &jobs[i], 1);
 	}
-	if (svc->cfg.dag_retention_s >= 0 && svc->cfg.dags_dir && !*stop) {
+	if (full && svc->cfg.dag_retention_s >= 0 && svc->cfg.dags_dir && !*stop) {
 		arena_reset(a);
 		rc = store_list_retirable(svc->store, a, svc->cfg.dag_retention_s, RETIRE_BATCH, &jobs, &n);
 		if (rc)

@@ -113,12 +113,13 @@ struct dispatch_stats {
 /* Has an Airflow client (AUTOML_AIRFLOW_URL set)? */
 int service_has_airflow(const struct service *svc);
 
-/* One pass of the dispatcher: start the runs of due outbox rows, reconcile
- * active jobs not synced for AUTOML_RECONCILE_INTERVAL_S, retire DAG files
- * past AUTOML_DAG_RETENTION_S. *stop is polled between jobs (SIGTERM).
+/* One pass of the dispatcher: start the runs of due outbox rows; when full,
+ * also reconcile active jobs not synced for AUTOML_RECONCILE_INTERVAL_S and
+ * retire DAG files past AUTOML_DAG_RETENTION_S (a NOTIFY wakes the dispatcher
+ * for the first part only; the timer does the rest). *stop is polled between jobs (SIGTERM).
  * *next_ms: when the outbox has its next due row (-1 none). Returns the first
  * database error (the pass stops there), else AE_OK. a is reset per job. */
 enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
-		volatile const int *stop, struct dispatch_stats *st, long *next_ms);
+		volatile const int *stop, int full, struct dispatch_stats *st, long *next_ms);
 
 #endif

@@ -24,8 +24,16 @@
  * later statement can run in autocommit mode and leave the job half-done. */
 enum tx_state { TX_NONE, TX_OPEN, TX_BROKEN };
 
+/* Statements prepared on the current connection: every parameterised
+ * statement is prepared once per connection (PQprepare) and then only
+ * executed, so PostgreSQL plans the trigger's CTE once, not on every call.
+ * Keyed by the SQL constant's address (all SQL is static text here). */
+#define STORE_PREPARED_MAX 64
+
 struct store {
 	char *conninfo;        /* owned copy */
+	const char *prepared[STORE_PREPARED_MAX];   /* borrowed SQL constants */
+	int nprepared;         /* on this connection; 0 after every (re)connect */
 	PGconn *conn;          /* owned; NULL until the first store_ensure */
 	enum tx_state tx;
 	int timeout_ms;        /* statement_timeout set after every (re)connect */
@@ -94,7 +102,8 @@ static const char *const migration_2[] = {
 	"CREATE INDEX training_jobs_retire_idx ON training_jobs (ended_at) WHERE dag_retired_at IS NULL",
 	"ALTER TABLE training_jobs SET (fillfactor = 70)",
 	"CREATE TABLE dispatch_queue ("
-	" job_id uuid PRIMARY KEY REFERENCES training_jobs ON DELETE CASCADE,"
+	" job_id uuid PRIMARY KEY,"   /* no foreign key: jobs are never deleted, and its
+	                                  check and row lock would cost every trigger */
 	" attempt int NOT NULL,"
 	" run_id text NOT NULL,"
 	" queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
@@ -441,6 +450,44 @@ static enum aerr map_error(struct store *s, const PGresult *res, const char *wha
 /* Run one statement. On AE_OK *out (may be NULL to discard) holds the result,
  * which the caller clears. On failure nothing is left to clear. `counted`:
  * whether the statement counts for store_fail_after(). */
+/* Only plain DML and queries are prepared (not DDL, transaction control or LISTEN). */
+static int preparable(const char *sql)
+{
+	static const char *const verbs[] = { "SELECT ", "WITH ", "UPDATE ", "INSERT ", "DELETE " };
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strncmp(sql, verbs[i], strlen(verbs[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* Run sql: as a prepared statement when it can be (prepared on first use on
+ * this connection), else with PQexecParams. The result or NULL (libpq out of
+ * memory); a failed PQprepare is returned as its result. */
+static PGresult *execute(struct store *s, const char *sql, int nparams, const char *const *params)
+{
+	char name[16];
+	PGresult *res;
+	int i;
+
+	if (!preparable(sql))
+		return PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	for (i = 0; i < s->nprepared && s->prepared[i] != sql; i++)
+		;
+	if (i == s->nprepared) {
+		if (i == STORE_PREPARED_MAX)
+			return PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+		snprintf(name, sizeof name, "automl_%d", i);
+		res = PQprepare(s->conn, name, sql, nparams, NULL);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res;
+		PQclear(res);
+		s->prepared[s->nprepared++] = sql;
+	}
+	snprintf(name, sizeof name, "automl_%d", i);
+	return PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+}
+
 static enum aerr run(struct store *s, const char *sql, int nparams,
 		const char *const *params, PGresult **out, int counted)
 {
@@ -462,7 +509,7 @@ static enum aerr run(struct store *s, const char *sql, int nparams,
 		mark_broken(s);
 		return AE_DB_UNAVAILABLE;
 	}
-	res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	res = execute(s, sql, nparams, params);
 	if (res == NULL) {
 		rc = map_error(s, NULL, "statement");
 		if (rc == AE_DB)
@@ -528,12 +575,14 @@ enum aerr store_ensure(struct store *s)
 	}
 	/* connection_timeout/application_name first, so the conninfo may override. */
 	if (s->conn == NULL) {
+		s->nprepared = 0;
 		s->conn = PQconnectdbParams(keys, vals, 1);
 		if (s->conn == NULL) {
 			log_error("store: out of memory connecting");
 			return AE_DB_UNAVAILABLE;
 		}
 	} else {
+		s->nprepared = 0;
 		PQreset(s->conn);
 	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {

@@ -200,7 +200,7 @@ static void test_roundtrip(struct store *s)
 	static const char fe[] = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
 	const char *p[1] = { id };
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&in, ODD, "d\xc3\xb6main \"x\"", "alice@example.com", ST_FAILED);
 	memcpy(in.job_id, id, sizeof in.job_id);
 	in.source_table = "schema.\"Table\"";
@@ -332,7 +332,7 @@ static void test_list(struct store *s)
 	int pages, same, dup;
 	PGresult *r;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	for (i = 0; i < 12; i++) {
 		mkjob(&j, "L", domains[i % 3], owners[i % 2], i % 4 == 0 ? ST_RUNNING : ST_READY);
 		if (i % 5 == 0) {
@@ -445,7 +445,7 @@ static void test_visibility(struct store *s)
 	size_t i, n;
 	int all1 = 1;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	for (i = 0; i < ntricky; i++) {
 		mkjob(&j, "V", tricky[i], "o", ST_READY);
 		if (store_insert_job(s, A, &j))
@@ -495,7 +495,7 @@ static void test_get_jobs(struct store *s)
 	const char *ids[4];
 	size_t n;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j1, "G1", "g", "o", ST_READY);
 	mkjob(&j2, "G2", "g", "o", ST_QUEUED);
 	if (store_insert_job(s, A, &j1) || store_insert_job(s, A, &j2))
@@ -524,7 +524,7 @@ static void test_trigger(struct store *s, struct store *s2)
 	size_t n;
 	long ms;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j, "C", "c", "o", ST_FAILED);
 	j.error_message = "old error";
 	j.mlflow_run_id = "old-run";
@@ -638,7 +638,7 @@ static void test_listen(struct store *s, struct store *s2)
 	struct job j, got;
 	double t0;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	is_int(store_listen(s), AE_OK, "listen");
 	t0 = now_s();
 	is_int(store_wait(s, 300), 0, "no notification: timeout");
@@ -667,7 +667,7 @@ static void test_retire(struct store *s, struct store *s2)
 	struct job j, got, *rows;
 	size_t n;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j, "T", "t", "o", ST_COMPLETE);
 	if (store_insert_job(s, A, &j))
 		bail("insert retire");
@@ -699,7 +699,7 @@ static void test_write_back(struct store *s)
 	struct job j, got;
 	const char *p[1];
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j, "W", "w", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	j.error_message = "keep me";
@@ -746,7 +746,7 @@ static void test_reconcile(struct store *s)
 	static const char UPD[] = "SELECT to_char(updated_at AT TIME ZONE 'UTC',"
 		" 'YYYY-MM-DD HH24:MI:SS.US') FROM training_jobs WHERE job_id = $1";
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j, "R", "r", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	if (store_insert_job(s, A, &j))
@@ -796,7 +796,7 @@ static void test_failures(struct store *s, struct store *s2)
 	long n;
 	int consistent = 1;
 
-	rx("TRUNCATE training_jobs CASCADE");
+	rx("TRUNCATE training_jobs, dispatch_queue");
 	mkjob(&j, "F", "f", "o", ST_READY);
 	if (store_insert_job(s, A, &j))
 		bail("insert failures");
