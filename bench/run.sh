@@ -143,17 +143,17 @@ TMP=""
 pids=()
 apache_conf=""
 cleanup() {
-	local rc=$? p i
+	local rc=$? p
 	set +e
 	if [ -n "$apache_conf" ] && [ -f "$TMP/apache/apache.pid" ]; then
 		p=$(cat "$TMP/apache/apache.pid")
 		"$APACHE" -f "$apache_conf" -k stop >/dev/null 2>&1
-		for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	fi
 	for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do
-		for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
@@ -474,8 +474,7 @@ tabstat() {
 		WHERE s.relname = 'training_jobs'" | tr '|' ' '
 }
 cgi_list() { # QUERY_STRING COUNT
-	local i
-	for i in $(seq 1 "$2"); do
+	for _ in $(seq 1 "$2"); do
 		env -i PATH=/usr/bin:/bin AUTOML_CONFIG="$CONFIG" GATEWAY_INTERFACE=CGI/1.1 \
 			REQUEST_METHOD=GET PATH_INFO="$API" QUERY_STRING="$1" \
 			HTTP_AUTHORIZATION="Bearer $TOKEN" "$BUILD/automl-api" </dev/null >"$TMP/work/cgi-list.out" 2>/dev/null

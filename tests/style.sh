@@ -26,10 +26,10 @@ else
 	result not-ok "checksrc: src/ follows the house style" "$out"
 fi
 
-cd "$top_srcdir"
+cd "$top_srcdir" || exit 1
 shell_scripts=(.ci/run scripts/dev-token scripts/install-deps scripts/quickstart scripts/serve
 	scripts/stack scripts/test scripts/lib/*.sh tests/lib/pg.sh tests/e2e/run.sh tests/fuzz/build.sh
-	tests/integration/run.sh tests/style.sh bench/run.sh cgi-bin/*.sh)
+	tests/integration/run.sh tests/style.sh bench/run.sh bench/stack-airflow.sh scripts/gen-algorithms)
 existing=()
 for f in "${shell_scripts[@]}"; do [ -f "$f" ] && existing+=("$f"); done
 if ! command -v shellcheck >/dev/null; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/quickstart and tests/e2e/run.sh (sourced after common.sh):
 # build the programs, start the backing stack and lighttpd + automl-api, and
 # leave the service's AUTOML_* configuration exported in the caller's shell.
@@ -5,7 +6,7 @@
 # bring_up BUILD_DIR PORT
 bring_up() {
 	local build="$1" port="$2" secrets
-	cd "$AUTOML_REPO_ROOT"
+	cd "$AUTOML_REPO_ROOT" || return 1
 	log "building automl-api and automl-ctl in ${build#"$AUTOML_REPO_ROOT"/}"
 	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
 		autoreconf -fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for the project's scripts (sourced, not executed).
 # Provides logging, repository/state/venv locations and a lock-file driven
 # virtualenv builder that rebuilds a venv only when its lock file changes.

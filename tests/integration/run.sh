@@ -95,12 +95,12 @@ keep_logs() {
 }
 
 cleanup() {
-	local rc=$? p i
+	local rc=$? p
 	set +e
 	if [ -n "$apache_conf" ] && [ -f "$TMP/apache/apache.pid" ]; then
 		p=$(cat "$TMP/apache/apache.pid" 2>/dev/null)
 		"$APACHE" -f "$apache_conf" -k stop >/dev/null 2>&1
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			[ -n "$p" ] && alive "$p" || break
 			sleep 0.1
 		done
@@ -110,7 +110,7 @@ cleanup() {
 		kill "$p" 2>/dev/null
 	done
 	for p in "${pids[@]}"; do
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			alive "$p" || break
 			sleep 0.1
 		done
@@ -187,7 +187,7 @@ AF_PORT_FILE="$TMP/airflow.port"
 "$PY" "$top_srcdir/tests/airflow_double.py" --port 0 --dags-dir "$TMP/dags" \
 	--user automl --password af-secret-pw >"$AF_PORT_FILE" 2>"$TMP/airflow.log" &
 pids+=($!)
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
 	grep -q '^PORT ' "$AF_PORT_FILE" && break
 	sleep 0.1
 done
@@ -280,8 +280,7 @@ render "$here/apache.conf.in" >"$apache_conf"
 	|| { diag <"$TMP/apache/start.out"; bail "Apache did not start"; }
 
 wait_http() { # URL SECONDS
-	local i
-	for i in $(seq 1 $(($2 * 10))); do
+	for _ in $(seq 1 $(($2 * 10))); do
 		if "$PY" -c 'import sys, requests; requests.get(sys.argv[1], timeout=5); sys.exit(0)' "$1" 2>/dev/null; then
 			return 0
 		fi
@@ -362,7 +361,7 @@ fi
 # ---- stop the servers, then read what the sanitizers / valgrind saw ------------
 "$APACHE" -f "$apache_conf" -k stop >/dev/null 2>&1
 for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null; done
-for i in $(seq 1 300); do
+for _ in $(seq 1 300); do
 	busy=0
 	[ -f "$TMP/apache/apache.pid" ] && alive "$(cat "$TMP/apache/apache.pid")" && busy=1
 	for p in "${pids[@]:1}"; do alive "$p" && busy=1; done
