@@ -22,8 +22,20 @@ and writes bench/results.md.
   bench.py stack-block RESULTS BLOCK.md       put BLOCK.md (bench/stack-airflow.sh) into
                                               RESULTS between its markers
 """
-import base64, glob, hashlib, hmac, json, math, os, re, shutil, statistics, subprocess
-import sys, tempfile, time
+import base64
+import glob
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 import urllib.request
 
 
@@ -85,7 +97,7 @@ def run_wrk(wrk_lua, url, conc, seconds, env_extra, label):
     cmd = ["wrk", "-t1", "-c%d" % conc, "-d%ds" % seconds, "--timeout", "10s", "-s", wrk_lua, url]
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=seconds + 60)
-    line = [l for l in p.stdout.splitlines() if l.startswith("BENCHJSON ")]
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("BENCHJSON ")]
     if p.returncode != 0 or not line:
         sys.exit("wrk failed for %s (exit %d):\n%s" % (label, p.returncode, p.stdout))
     r = json.loads(line[-1][len("BENCHJSON "):])

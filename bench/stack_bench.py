@@ -13,8 +13,16 @@
   delete-dags AIRFLOW TOKEN PREFIX        delete the DAGs whose id contains PREFIX from Airflow
   report WORK SIZES FOREIGN LOAD-BEFORE LOAD-AFTER COMMIT   the results.md block
 """
-import concurrent.futures, datetime, json, os, statistics, sys, time, urllib.error
-import urllib.parse, urllib.request
+import concurrent.futures
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 BODY = {"source_table": "sample_binary", "problem_type": "binary_classification",
         "algorithm": "lightgbm_classifier", "preset": "fast", "label_column": "label"}
@@ -149,7 +157,7 @@ def cmd_delete_dags(airflow, token, prefix):
 def cmd_report(work, sizes, foreign, load_before, load_after, commit):
     o = []
     w = o.append
-    cpuinfo = [l for l in open("/proc/cpuinfo") if l.startswith("model name")]
+    cpuinfo = [ln for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
     cpu = cpuinfo[0].split(":", 1)[1].strip() if cpuinfo else "unknown"
     w("## Real Airflow (`scripts/stack`): dag-processor CPU and create -> run started")
     w("")

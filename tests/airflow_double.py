@@ -72,7 +72,16 @@ MLflow endpoints (the two the service uses to find a run a DAG could not report;
   POST /api/2.0/mlflow/runs/search  {"experiment_ids", "filter": "tags.automl_job_id = 'J' and
         tags.automl_dag_run_id = 'R'", ...} -> {"runs": [{"info": {"run_id"}}]} (newest first)
 """
-import argparse, base64, datetime, json, os, re, secrets, sys, threading, time
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import secrets
+import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit, parse_qs
 
@@ -182,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(self.raw)
         except ValueError:
-            raise HttpError(400, "body is not JSON")
+            raise HttpError(400, "body is not JSON") from None
 
     def dispatch(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -196,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
                     try:
                         result = self.control(st, path[len("/_control/"):])
                     except (TypeError, ValueError, AttributeError) as e:
-                        raise HttpError(400, "bad control request: %s" % e)
+                        raise HttpError(400, "bad control request: %s" % e) from e
                 return self.reply(200, result)
             if self.fault(st, path):
                 return
@@ -253,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
                 f = dict(body, count=int(body.get("count", 1)),
                          status=int(body.get("status", 503)), seconds=float(body.get("seconds", 30)))
             except (re.error, TypeError, ValueError) as e:
-                raise HttpError(400, "bad fault: %s" % e)
+                raise HttpError(400, "bad fault: %s" % e) from e
             st.fault_id += 1
             f["id"] = st.fault_id
             st.faults.append(f)

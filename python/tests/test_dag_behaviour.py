@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from test_templates import HOSTILE, TEMPLATES, render
+from test_templates import HOSTILE, JOB_ID, TEMPLATES, render
 
 RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 
@@ -127,7 +127,7 @@ class StatusServer:
                 pass
 
         self.httpd = http.server.HTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/api/automl/train/jobs/j1/status"
+        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
@@ -142,8 +142,8 @@ def status_server():
     s.close()
 
 
-def load_dag(family, **over):
-    src = render(family, **over)
+def load_dag(family, public_url=None):
+    src = render(family, public_url=public_url)
     ns = {"__name__": f"automl_dag_{family}"}
     exec(compile(src, f"{family}.py", "exec"), ns)
     ns["time"] = types.SimpleNamespace(sleep=lambda s: None)   # no back-off waits in tests
@@ -164,7 +164,8 @@ class FakeTI:
 def test_dag_shape(fake_airflow, family):
     ns = load_dag(family)
     dag = ns["dag"]
-    assert dag.kw["dag_id"] == "automl_3c90c3cc_0d44_4b50_8888_8dd25736052a"
+    assert dag.kw["dag_id"] == ns["DAG_ID"]
+    assert ns["DAG_ID"].startswith("automl_d-x.y_z_") and ns["DAG_ID"].endswith(JOB_ID.replace("-", ""))
     assert dag.kw["is_paused_upon_creation"] is False
     assert dag.kw["schedule"] is None and dag.kw["catchup"] is False
     assert set(dag.tasks) == {"start", "train", "report"}
@@ -176,7 +177,7 @@ def test_dag_shape(fake_airflow, family):
     assert train.python == "/opt/automl/venvs/train/bin/python"
     assert type(train).template_fields == ()      # job fields are never Jinja-rendered
     spec = train.op_kwargs["spec"]
-    assert spec["name"] == HOSTILE and spec["label_column"] == HOSTILE
+    assert spec["name"] == HOSTILE and spec["owner"] == HOSTILE and spec["label_column"] == "label"
     assert spec["source_table"] == "public.sample_binary"
     assert spec["warehouse_conn_id"] == "automl_warehouse"
     assert spec["feature_engineering_job_id"] is None
@@ -204,7 +205,7 @@ def test_train_task_without_airflow_connection(fake_airflow):
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
 def test_start_and_report_write_back(fake_airflow, status_server, monkeypatch, family):
     monkeypatch.setenv("AUTOML_STATUS_PSK", "s3cret")
-    ns = load_dag(family, STATUS_URL=status_server.url)
+    ns = load_dag(family, public_url=status_server.base)
     dag = ns["dag"]
     dag.tasks["start"].python_callable(run_id=RUN_ID, ti=FakeTI("start"))
     xcom = {"mlflow_run_id": "abc123", "registered_model_name": "automl-m", "model_version": "3"}
@@ -215,7 +216,7 @@ def test_start_and_report_write_back(fake_airflow, status_server, monkeypatch, f
          "registered_model_name": "automl-m"},
     ]
     for r in status_server.requests:
-        assert r["path"] == "/api/automl/train/jobs/j1/status"
+        assert r["path"] == f"/api/automl/train/jobs/{JOB_ID}/status"
         assert r["headers"]["authorization-psk"] == "s3cret"
         assert r["headers"]["content-type"] == "application/json"
 
@@ -224,7 +225,7 @@ def test_failure_callback_reports_the_training_error(fake_airflow, status_server
     psk = tmp_path / "psk"
     psk.write_text("from-file\n")
     monkeypatch.setenv("AUTOML_STATUS_PSK_FILE", str(psk))
-    ns = load_dag("lightgbm", STATUS_URL=status_server.url)
+    ns = load_dag("lightgbm", public_url=status_server.base)
     exc = RuntimeError("Process returned non-zero exit status 1.\nsource table 'public.nope' does not exist")
     ns["_on_failure"]({"run_id": RUN_ID, "ti": FakeTI("train"), "exception": exc})
     (req,) = status_server.requests
@@ -235,7 +236,7 @@ def test_failure_callback_reports_the_training_error(fake_airflow, status_server
 
 def test_failure_callback_other_task_and_no_exception(fake_airflow, status_server):
     FakeVariable.values["automl_status_psk"] = "from-variable"
-    ns = load_dag("iforest", STATUS_URL=status_server.url)
+    ns = load_dag("iforest", public_url=status_server.base)
     ns["_on_failure"]({"run_id": RUN_ID, "ti": FakeTI("start"), "exception": TimeoutError("x" * 5000)})
     ns["_on_failure"]({"run_id": RUN_ID, "ti": FakeTI("train"), "exception": None})
     a, b = status_server.requests
@@ -246,7 +247,7 @@ def test_failure_callback_other_task_and_no_exception(fake_airflow, status_serve
 
 
 def test_write_back_retries_server_errors_only(fake_airflow, status_server):
-    ns = load_dag("lightgbm", STATUS_URL=status_server.url)
+    ns = load_dag("lightgbm", public_url=status_server.base)
     status_server.codes = [503, 502]
     assert ns["_write_status"]("running", RUN_ID) is True
     assert len(status_server.requests) == 3
@@ -261,11 +262,11 @@ def test_write_back_retries_server_errors_only(fake_airflow, status_server):
 
 
 def test_write_back_unreachable_service_does_not_raise(fake_airflow):
-    ns = load_dag("vw", STATUS_URL="http://127.0.0.1:9/api/automl/train/jobs/j1/status")
+    ns = load_dag("vw", public_url="http://127.0.0.1:9")
     assert ns["_write_status"]("running", RUN_ID) is False
 
 
 def test_no_status_url_skips(fake_airflow, status_server):
-    ns = load_dag("lightgbm", STATUS_URL=None)
+    ns = load_dag("lightgbm", public_url=None)
     ns["dag"].tasks["start"].python_callable(run_id=RUN_ID, ti=FakeTI("start"))
     assert status_server.requests == []

@@ -49,8 +49,12 @@ def template_source(family):
 ALGORITHM_OF = {a.family: name for name, a in sorted(registry.ALGORITHMS.items(), reverse=True)}
 
 
-def render(family, fe=None):
-    """The DAG the service would publish for a job of this family."""
+PUBLIC_URL = "http://127.0.0.1:8081"
+
+
+def render(family, fe=None, public_url=PUBLIC_URL):
+    """The DAG the service would publish for a job of this family (public_url:
+    AUTOML_PUBLIC_URL, None = unset, so the DAG has no status URL)."""
     algorithm = ALGORITHM_OF[family]
     spec = {"name": HOSTILE, "domain": "d-x.y_z", "source_table": "public.sample_binary",
             "problem_type": registry.ALGORITHMS[algorithm].problem_types[0], "algorithm": algorithm,
@@ -58,9 +62,10 @@ def render(family, fe=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_")}
     env.update(AUTOML_TEMPLATES_DIR=str(REPO / "share" / "dags"),
                AUTOML_MLFLOW_TRACKING_URI="http://127.0.0.1:5000",
-               AUTOML_PUBLIC_URL="http://127.0.0.1:8081",
                AUTOML_TRAIN_PYTHON="/opt/automl/venvs/train/bin/python",
                AUTOML_LOG_LEVEL="error")
+    if public_url:
+        env["AUTOML_PUBLIC_URL"] = public_url
     p = subprocess.run([ctl(), "render-dag", "--owner", HOSTILE, "--job-id", JOB_ID, "-"],
                        input=json.dumps(spec), capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr

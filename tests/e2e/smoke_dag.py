@@ -36,7 +36,7 @@ def train_smoke():
     accuracy = float(clf.score(Xte, yte))
 
     vw = vowpalwabbit.Workspace("--quiet --loss_function logistic")
-    for features, label in zip(Xtr[:100], ytr[:100]):
+    for features, label in zip(Xtr[:100], ytr[:100], strict=True):
         vw.learn(f"{1 if label else -1} | " + " ".join(f"f{i}:{v:.4f}" for i, v in enumerate(features)))
     vw_pred = float(vw.predict("| " + " ".join(f"f{i}:{v:.4f}" for i, v in enumerate(Xte[0]))))
     vw.finish()

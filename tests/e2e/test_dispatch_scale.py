@@ -80,7 +80,7 @@ done
     assert p.returncode == 0, p.stderr
     lines = p.stdout.split("\n")
     results = []
-    for i, line in enumerate(l for l in lines if l.strip()):
+    for i, line in enumerate(ln for ln in lines if ln.strip()):
         code, secs = line.split()
         with open(os.path.join(out, "%d.json" % (i + 1))) as f:
             results.append((int(code), float(secs), f.read()))

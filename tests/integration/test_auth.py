@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import (CFG, JOBS, ROGUE_KEY, admin_token, assert_401, assert_error, claims,
+from conftest import (JOBS, ROGUE_KEY, admin_token, assert_401, assert_error, claims,
                       create_ok, es256, hmac_token, hs256, job_body, raw_token, rs256)
 from cryptography.hazmat.primitives import serialization
 

@@ -122,7 +122,7 @@ def test_cursor_pagination_stable_under_inserts(api, domain, token):
 
 
 def test_cursor_of_other_query_is_harmless(api, domain, token):
-    for i in range(3):
+    for _ in range(3):
         create_ok(api, token, domain)
     body = page(api, token, domain=domain, limit=1)
     cur = body["next_cursor"]

@@ -127,7 +127,7 @@ def train_classifier(df: pd.DataFrame, spec, budget) -> Outcome:
     else:
         head = f"--oaa {len(classes)} --loss_function logistic --probabilities"
         labels = [str(v + 1) for v in yi]
-    ex = [f"{lab} {f}" for lab, f in zip(labels, feats)]
+    ex = [f"{lab} {f}" for lab, f in zip(labels, feats, strict=True)]
 
     def one(p, fit_rows, score_rows):
         ws = _learn(_args(p, head), [ex[i] for i in fit_rows], p["passes"])
@@ -161,7 +161,7 @@ def train_regressor(df: pd.DataFrame, spec, budget) -> Outcome:
     fz = Featurizer.fit(X.iloc[tr], fs)
     feats = fz.features(X)
     head = "--loss_function squared"
-    ex = [f"{(v - y_mean) / y_std:.6g} {f}" for v, f in zip(y, feats)]
+    ex = [f"{(v - y_mean) / y_std:.6g} {f}" for v, f in zip(y, feats, strict=True)]
 
     def predict(ws, idx):
         return np.array([ws.predict(feats[i]) for i in idx], dtype=float) * y_std + y_mean
@@ -238,7 +238,7 @@ def train_bandit(df: pd.DataFrame, spec, budget) -> Outcome:
     trva = np.sort(np.concatenate([tr, va]))
     fz = Featurizer.fit(X.iloc[tr], fs)
     feats = fz.features(X)
-    ex = [f"{a}:{c:.6g}:{p:.6g} {f}" for a, c, p, f in zip(actions, costs, probs, feats)]
+    ex = [f"{a}:{c:.6g}:{p:.6g} {f}" for a, c, p, f in zip(actions, costs, probs, feats, strict=True)]
     Xm, _ = numeric_matrix(X, fs)
     folds = search_folds(tr, va)
     # reward models for the DR estimates: one per fold (fitted on its fit rows)

@@ -54,12 +54,12 @@ class Featurizer:
         """One "|f ..." feature string per row."""
         n = len(X)
         toks: list[list[str]] = [[] for _ in range(n)]
-        for c, name in zip(self.fs["numeric"], self._num_names):
+        for c, name in zip(self.fs["numeric"], self._num_names, strict=True):
             vals = (pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=float) - self.means[c]) / self.stds[c]
             for i, v in enumerate(vals):
                 if math.isfinite(v) and v != 0.0:
                     toks[i].append(f"{name}:{v:.6g}")
-        for c, name in zip(self.fs["categorical"], self._cat_names):
+        for c, name in zip(self.fs["categorical"], self._cat_names, strict=True):
             for i, v in enumerate(X[c].tolist()):
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     continue
