@@ -498,25 +498,57 @@ int service_reconcile(struct service *svc, struct arena *a, struct job *job, int
 
 /* A run of an earlier attempt that is still going in Airflow (its answer was
  * lost, or it was started after the attempt was given up) only wastes the
- * workers: mark it failed there. Its write-back would be refused anyway. */
-static void fail_orphan(struct service *svc, struct arena *a, const struct job *job, int attempt,
+ * workers: mark it failed there. Its write-back would be refused anyway.
+ * 1: settled (no such run, already over, or marked failed); 0: ask again later. */
+static int fail_orphan(struct service *svc, struct arena *a, const struct job *job, int attempt,
 		struct dispatch_stats *st)
 {
 	char state[32], err[512];
 	const char *run_id = job_run_id(a, job, attempt);
+	enum af_rc rc;
 
-	if (!run_id || airflow_run_state(svc->airflow, job->airflow_dag_id, run_id, state,
-			sizeof(state), err, sizeof(err)) != AF_OK)
-		return;
+	if (!run_id)
+		return 0;
+	rc = airflow_run_state(svc->airflow, job->airflow_dag_id, run_id, state, sizeof(state),
+			err, sizeof(err));
+	if (rc == AF_NOT_FOUND)
+		return 1;
+	if (rc != AF_OK)
+		return 0;
 	if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
-		return;
-	if (airflow_fail_run(svc->airflow, job->airflow_dag_id, run_id, err, sizeof(err)) == AF_OK) {
-		log_info("job %s: orphan run %s of attempt %d was %s; marked it failed", job->job_id,
-				run_id, attempt, state);
-		st->orphans++;
-	} else {
+		return 1;
+	if (airflow_fail_run(svc->airflow, job->airflow_dag_id, run_id, err, sizeof(err)) != AF_OK) {
 		log_warn("job %s: orphan run %s could not be marked failed: %s", job->job_id, run_id, err);
+		return 0;
 	}
+	log_info("job %s: orphan run %s of attempt %d was %s; marked it failed", job->job_id,
+			run_id, attempt, state);
+	st->orphans++;
+	return 1;
+}
+
+#define ORPHAN_MAX_TRIES 20    /* then the orphan is left to Airflow's own timeouts */
+
+/* The runs of earlier attempts that retries recorded. */
+static enum aerr settle_orphans(struct service *svc, struct arena *a, long lease,
+		struct dispatch_stats *st)
+{
+	struct orphan *o = NULL;
+	struct job job;
+	size_t n = 0;
+	enum aerr rc;
+
+	arena_reset(a);
+	rc = store_claim_orphans(svc->store, a, DISPATCH_BATCH, lease, &o, &n);
+	for (size_t i = 0; rc == AE_OK && i < n; i++) {
+		rc = store_get_job(svc->store, a, o[i].job_id, &job);
+		if (rc == AE_OK && !fail_orphan(svc, a, &job, o[i].attempt, st) &&
+				o[i].tries < ORPHAN_MAX_TRIES)
+			continue;   /* the lease brings it back */
+		if (rc == AE_OK || rc == AE_NOT_FOUND)
+			rc = store_orphan_done(svc->store, o[i].job_id, o[i].attempt);
+	}
+	return rc;
 }
 
 /* Why the run of this attempt could not be started, for error_message. */
@@ -557,8 +589,6 @@ static enum aerr dispatch_one(struct service *svc, struct arena *a, const struct
 		st->dropped++;
 		return store_dequeue(svc->store, job.job_id, it->attempt);
 	}
-	if (it->tries == 1 && it->attempt > 1)
-		fail_orphan(svc, a, &job, it->attempt - 1, st);
 	rc = republish(svc, &job);
 	if (rc == AE_DAG_PUBLISH) {
 		afrc = AF_UNAVAILABLE;
@@ -658,6 +688,11 @@ enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
 	}
 	if (rc)
 		return rc;
+	if (svc->airflow && !*stop) {
+		rc = settle_orphans(svc, a, lease, st);
+		if (rc)
+			return rc;
+	}
 	if (full && svc->airflow && !*stop) {
 		arena_reset(a);
 		rc = store_list_active(svc->store, a, svc->cfg.reconcile_interval_s, RECONCILE_BATCH,

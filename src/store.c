@@ -33,6 +33,7 @@ enum tx_state { TX_NONE, TX_OPEN, TX_BROKEN };
 struct store {
 	char *conninfo;        /* owned copy */
 	const char *prepared[STORE_PREPARED_MAX];   /* borrowed SQL constants */
+	int listening;         /* LISTEN again after every reconnect */
 	int nprepared;         /* on this connection; 0 after every (re)connect */
 	PGconn *conn;          /* owned; NULL until the first store_ensure */
 	enum tx_state tx;
@@ -112,6 +113,15 @@ static const char *const migration_2[] = {
 	" last_error text,"
 	" last_not_found boolean NOT NULL DEFAULT false)",
 	"CREATE INDEX dispatch_queue_due_idx ON dispatch_queue (not_before)",
+	/* runs of earlier attempts to mark failed in Airflow (a retry's trigger
+	 * records them in its statement; the dispatcher works them off) */
+	"CREATE TABLE dispatch_orphans ("
+	" job_id uuid NOT NULL,"
+	" attempt int NOT NULL,"
+	" not_before timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	" tries int NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (job_id, attempt))",
+	"CREATE INDEX dispatch_orphans_due_idx ON dispatch_orphans (not_before)",
 	/* queued jobs of version 1 have a run already */
 	NULL
 };
@@ -235,8 +245,23 @@ static const char SQL_TRIGGER[] =
 	"  ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, run_id = EXCLUDED.run_id,"
 	"   queued_at = EXCLUDED.queued_at, not_before = EXCLUDED.not_before, tries = 0,"
 	"   last_error = NULL, last_not_found = false"
-	"  RETURNING pg_notify('" STORE_DISPATCH_CHANNEL "', ''))"
-	" SELECT " JOB_COLS " FROM t WHERE (SELECT count(*) FROM q) >= 0";
+	"  RETURNING pg_notify('" STORE_DISPATCH_CHANNEL "', '')),"
+	" o AS (INSERT INTO dispatch_orphans (job_id, attempt)"
+	"  SELECT job_id, trigger_attempts - 1 FROM t WHERE trigger_attempts > 1"
+	"  ON CONFLICT DO NOTHING RETURNING 1)"
+	" SELECT " JOB_COLS " FROM t WHERE (SELECT count(*) FROM q) + (SELECT count(*) FROM o) >= 0";
+
+/* Runs of earlier attempts due for a look, leased like the outbox rows. */
+static const char SQL_CLAIM_ORPHANS[] =
+	"WITH c AS (SELECT job_id, attempt FROM dispatch_orphans WHERE not_before <= clock_timestamp()"
+	"  ORDER BY not_before LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+	" UPDATE dispatch_orphans o SET tries = o.tries + 1,"
+	"  not_before = clock_timestamp() + make_interval(secs => $2::int / 1000.0)"
+	" FROM c WHERE o.job_id = c.job_id AND o.attempt = c.attempt"
+	" RETURNING o.job_id::text, o.attempt, o.tries";
+
+static const char SQL_ORPHAN_DONE[] =
+	"DELETE FROM dispatch_orphans WHERE job_id = $1::uuid AND attempt = $2::int";
 
 /* Airflow accepted the attempt's run: drop the outbox row, stamp dispatched_at. */
 static const char SQL_DISPATCHED[] =
@@ -305,6 +330,8 @@ static const char SQL_MARK_RETIRED[] =
 static const char SQL_TOUCH_SYNC[] =
 	"UPDATE training_jobs SET last_synced_at = clock_timestamp()"
 	" WHERE job_id = $1::uuid AND airflow_dag_run_id = $2";
+
+static const char SQL_LISTEN[] = "LISTEN " STORE_DISPATCH_CHANNEL;
 
 static const char SQL_JOB_STATE[] =
 	"SELECT status, domain FROM training_jobs WHERE job_id = $1::uuid";
@@ -591,6 +618,8 @@ enum aerr store_ensure(struct store *s)
 	}
 	PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
 	rc = session_setup(s);
+	if (rc == AE_OK && s->listening)
+		rc = run(s, SQL_LISTEN, 0, NULL, NULL, 0);   /* a new session listens again */
 	if (rc) {
 		PQfinish(s->conn);
 		s->conn = NULL;
@@ -1448,9 +1477,66 @@ enum aerr store_listen(struct store *s)
 {
 	enum aerr rc = tx_only(s, "listen");
 
+	if (rc == AE_OK)
+		rc = run(s, SQL_LISTEN, 0, NULL, NULL, 0);
+	if (rc == AE_OK)
+		s->listening = 1;
+	return rc;
+}
+
+enum aerr store_claim_orphans(struct store *s, struct arena *a, int limit, long lease_ms,
+		struct orphan **out, size_t *n)
+{
+	char lim[16], lease[24];
+	const char *params[2] = { lim, lease };
+	PGresult *res = NULL;
+	struct orphan *o;
+	long v;
+	int rows;
+	enum aerr rc;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(lim, sizeof lim, "%d", limit < 1 ? 1 : limit);
+	snprintf(lease, sizeof lease, "%ld", lease_ms < 0 ? 0L : lease_ms);
+	rc = tx_only(s, "claim_orphans");
+	if (rc == AE_OK)
+		rc = sql_exec(s, SQL_CLAIM_ORPHANS, 2, params, &res);
 	if (rc)
 		return rc;
-	return run(s, "LISTEN " STORE_DISPATCH_CHANNEL, 0, NULL, NULL, 0);
+	rows = PQntuples(res);
+	o = rows ? arena_alloc(a, (size_t)rows * sizeof *o) : NULL;
+	if (rows && !o)
+		rc = AE_NOMEM;
+	for (int i = 0; rc == AE_OK && i < rows; i++) {
+		snprintf(o[i].job_id, sizeof o[i].job_id, "%s", PQgetvalue(res, i, 0));
+		if (parse_long(PQgetvalue(res, i, 1), &v) || v < 1 || v > INT_MAX)
+			rc = AE_DB;
+		else
+			o[i].attempt = (int)v;
+		if (rc == AE_OK && (parse_long(PQgetvalue(res, i, 2), &v) || v < 0 || v > INT_MAX))
+			rc = AE_DB;
+		else
+			o[i].tries = (int)v;
+	}
+	PQclear(res);
+	if (rc == AE_OK) {
+		*out = o;
+		*n = (size_t)rows;
+	}
+	return rc;
+}
+
+enum aerr store_orphan_done(struct store *s, const char *job_id, int attempt)
+{
+	char att[16];
+	const char *params[2] = { job_id, att };
+	enum aerr rc = tx_only(s, "orphan_done");
+
+	snprintf(att, sizeof att, "%d", attempt);
+	if (rc)
+		return rc;
+	return sql_exec(s, SQL_ORPHAN_DONE, 2, params, NULL);
 }
 
 /* Consume every notification libpq has read: 1 if there was any. */

@@ -140,8 +140,21 @@ enum aerr store_mark_retired(struct store *s, const char *job_id);
 /* A reconcile that could not reach Airflow still stamps last_synced_at. */
 enum aerr store_touch_sync(struct store *s, const char *job_id, const char *run_id);
 
-/* LISTEN on STORE_DISPATCH_CHANNEL (again after every reconnect). */
+/* LISTEN on STORE_DISPATCH_CHANNEL; every later reconnect of this store
+ * listens again by itself. */
 enum aerr store_listen(struct store *s);
+
+/* Runs of earlier attempts to mark failed in Airflow: a retry's trigger
+ * records (job, attempt - 1) in its statement. Claimed with a lease like the
+ * outbox rows; store_orphan_done when it is settled. */
+struct orphan {
+	char job_id[37];
+	int attempt;
+	int tries;     /* looks, this one included */
+};
+enum aerr store_claim_orphans(struct store *s, struct arena *a, int limit, long lease_ms,
+		struct orphan **out, size_t *n);
+enum aerr store_orphan_done(struct store *s, const char *job_id, int attempt);
 /* Wait up to timeout_ms for a notification: 1 notified, 0 timeout or signal,
  * -1 the connection is gone (store_ensure + store_listen again). */
 int store_wait(struct store *s, long timeout_ms);

@@ -126,7 +126,7 @@ static int ts_seconds_form(const char *s)
 
 static void reset_schema(void)
 {
-	rx("DROP TABLE IF EXISTS dispatch_queue, training_jobs, schema_migrations");
+	rx("DROP TABLE IF EXISTS dispatch_orphans, dispatch_queue, training_jobs, schema_migrations");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -200,7 +200,7 @@ static void test_roundtrip(struct store *s)
 	static const char fe[] = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
 	const char *p[1] = { id };
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&in, ODD, "d\xc3\xb6main \"x\"", "alice@example.com", ST_FAILED);
 	memcpy(in.job_id, id, sizeof in.job_id);
 	in.source_table = "schema.\"Table\"";
@@ -332,7 +332,7 @@ static void test_list(struct store *s)
 	int pages, same, dup;
 	PGresult *r;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	for (i = 0; i < 12; i++) {
 		mkjob(&j, "L", domains[i % 3], owners[i % 2], i % 4 == 0 ? ST_RUNNING : ST_READY);
 		if (i % 5 == 0) {
@@ -445,7 +445,7 @@ static void test_visibility(struct store *s)
 	size_t i, n;
 	int all1 = 1;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	for (i = 0; i < ntricky; i++) {
 		mkjob(&j, "V", tricky[i], "o", ST_READY);
 		if (store_insert_job(s, A, &j))
@@ -495,7 +495,7 @@ static void test_get_jobs(struct store *s)
 	const char *ids[4];
 	size_t n;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j1, "G1", "g", "o", ST_READY);
 	mkjob(&j2, "G2", "g", "o", ST_QUEUED);
 	if (store_insert_job(s, A, &j1) || store_insert_job(s, A, &j2))
@@ -524,7 +524,7 @@ static void test_trigger(struct store *s, struct store *s2)
 	size_t n;
 	long ms;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j, "C", "c", "o", ST_FAILED);
 	j.error_message = "old error";
 	j.mlflow_run_id = "old-run";
@@ -624,6 +624,21 @@ static void test_trigger(struct store *s, struct store *s2)
 	is_int(rl("SELECT count(*) FROM dispatch_queue WHERE job_id = $1", 1, p), 0, "row gone");
 	is_int(store_trigger(s, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK, "a retry");
 	is_int(got.trigger_attempts, 2, "attempt 2");
+	{
+		struct orphan *o;
+		size_t no, k, found = 0;
+
+		is_int(rl("SELECT count(*) FROM dispatch_orphans WHERE job_id = $1 AND attempt = 1", 1, p),
+				1, "the retry records attempt 1's run as a possible orphan, same statement");
+		is_int(store_claim_orphans(s2, A, 10, 60000, &o, &no), AE_OK, "claim_orphans");
+		for (k = 0; k < no; k++)
+			found += strcmp(o[k].job_id, j.job_id) == 0 && o[k].attempt == 1 && o[k].tries == 1;
+		is_int(found, 1, "the orphan of attempt 1 among them (%zu), first look", no);
+		is_int(store_claim_orphans(s, A, 10, 60000, &o, &no), AE_OK, "claim_orphans elsewhere");
+		is_int(no, 0, "leased: not taken twice");
+		is_int(store_orphan_done(s, j.job_id, 1), AE_OK, "orphan_done");
+		is_int(rl("SELECT count(*) FROM dispatch_orphans WHERE job_id = $1", 1, p), 0, "row gone");
+	}
 	is_int(store_dequeue(s, j.job_id, 1), AE_OK, "dequeue of an old attempt");
 	is_int(rl("SELECT count(*) FROM dispatch_queue WHERE job_id = $1", 1, p), 1,
 			"leaves the current attempt's row");
@@ -638,7 +653,7 @@ static void test_listen(struct store *s, struct store *s2)
 	struct job j, got;
 	double t0;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	is_int(store_listen(s), AE_OK, "listen");
 	t0 = now_s();
 	is_int(store_wait(s, 300), 0, "no notification: timeout");
@@ -660,6 +675,19 @@ static void test_listen(struct store *s, struct store *s2)
 	is_int(store_wait(s, 200), 0, "nothing before the commit");
 	is_int(store_commit(s2), AE_OK, "commit");
 	is_int(store_wait(s, 5000), 1, "notified on commit");
+
+	/* The server ends the listening session: the reconnect listens again. */
+	rx("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'automl'"
+			" AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'");
+	usleep(100000);
+	(void)store_wait(s, 50);            /* sees the connection gone */
+	(void)store_ping(s);                /* the next statement fails ... */
+	is_int(store_ping(s), AE_OK, "... and the one after reconnects");
+	mkjob(&j, "N3", "n", "o", ST_READY);
+	if (store_insert_job(s2, A, &j))
+		bail("insert listen 3");
+	is_int(store_trigger(s2, A, j.job_id, NULL, 0, PFX(j), 0, &got), AE_OK, "trigger elsewhere");
+	is_int(store_wait(s, 5000), 1, "a reconnected store still hears the NOTIFY");
 }
 
 static void test_retire(struct store *s, struct store *s2)
@@ -667,7 +695,7 @@ static void test_retire(struct store *s, struct store *s2)
 	struct job j, got, *rows;
 	size_t n;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j, "T", "t", "o", ST_COMPLETE);
 	if (store_insert_job(s, A, &j))
 		bail("insert retire");
@@ -699,7 +727,7 @@ static void test_write_back(struct store *s)
 	struct job j, got;
 	const char *p[1];
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j, "W", "w", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	j.error_message = "keep me";
@@ -746,7 +774,7 @@ static void test_reconcile(struct store *s)
 	static const char UPD[] = "SELECT to_char(updated_at AT TIME ZONE 'UTC',"
 		" 'YYYY-MM-DD HH24:MI:SS.US') FROM training_jobs WHERE job_id = $1";
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j, "R", "r", "o", ST_QUEUED);
 	j.airflow_dag_run_id = "run-1";
 	if (store_insert_job(s, A, &j))
@@ -796,7 +824,7 @@ static void test_failures(struct store *s, struct store *s2)
 	long n;
 	int consistent = 1;
 
-	rx("TRUNCATE training_jobs, dispatch_queue");
+	rx("TRUNCATE training_jobs, dispatch_queue, dispatch_orphans");
 	mkjob(&j, "F", "f", "o", ST_READY);
 	if (store_insert_job(s, A, &j))
 		bail("insert failures");
