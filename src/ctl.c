@@ -185,7 +185,6 @@ static void print_stats(const char *what, const struct dispatch_stats *st)
 static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **argv)
 {
 	struct dispatch_stats st;
-	struct sigaction sa;
 	long next_ms, wait_ms, backoff = 500, poll_ms = service_config(svc)->dispatch_poll_s * 1000L;
 	long last_full = -poll_ms * 2;
 	int once = 0, listening = 0, w;
@@ -201,11 +200,6 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 	}
 	if (!service_has_airflow(svc))
 		log_warn("dispatch: AUTOML_AIRFLOW_URL is not set; only DAG retention will run");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	if (once) {
 		memset(&st, 0, sizeof(st));
 		rc = service_dispatch_pass(svc, a, &stop_flag, 1, &st, &next_ms);
@@ -272,6 +266,17 @@ int main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "dispatch") == 0) {
+		/* first thing: a SIGTERM during start-up still stops the dispatcher
+		 * cleanly (it is polled before the first pass) */
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
