@@ -17,8 +17,8 @@
 #include "log.h"
 #include "service.h"
 
-#define DISPATCH_BATCH 16           /* outbox rows taken at once */
-#define DISPATCH_BATCHES 8          /* per pass, before the other duties get a turn */
+#define DISPATCH_BATCH 4            /* outbox rows taken at once (one lease covers them all) */
+#define DISPATCH_BATCHES 32         /* per pass, before the other duties get a turn */
 #define RECONCILE_BATCH 50          /* active jobs checked per pass */
 #define RETIRE_BATCH 50             /* DAG files removed per pass */
 #define RETRY_NOT_PARSED_MS 2000    /* Airflow answered 404: ask again this soon */
@@ -667,8 +667,10 @@ enum aerr service_dispatch_pass(struct service *svc, struct arena *a,
 	struct dispatch_item *items = NULL;
 	struct job *jobs = NULL;
 	size_t n = 0, i;
-	/* A lease outlives the slowest Airflow call twice over. */
-	long lease = 2 * (svc->cfg.airflow_connect_timeout_ms + svc->cfg.airflow_timeout_ms) + 5000;
+	/* A lease covers the batch even when every row takes Airflow's slowest
+	 * answer (the rows are handled one after another), plus a margin. */
+	long lease = DISPATCH_BATCH * (svc->cfg.airflow_connect_timeout_ms + svc->cfg.airflow_timeout_ms)
+		+ 5000;
 	enum aerr rc = AE_OK;
 
 	*next_ms = -1;
