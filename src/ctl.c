@@ -187,7 +187,7 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 	struct dispatch_stats st;
 	long next_ms, wait_ms, backoff = 500, poll_ms = service_config(svc)->dispatch_poll_s * 1000L;
 	long last_full = -poll_ms * 2;
-	int once = 0, listening = 0, w;
+	int once = 0, listening = 0, started = 0, w;
 	enum aerr rc;
 
 	for (int i = 0; i < argc; i++) {
@@ -210,10 +210,14 @@ static int cmd_dispatch(struct service *svc, struct arena *a, int argc, char **a
 		print_stats("dispatch --once", &st);
 		return 0;
 	}
-	log_info("dispatch: started (timer %ld s)", service_config(svc)->dispatch_poll_s);
 	while (!stop_requested) {
 		if (!listening) {
 			rc = service_listen(svc);
+			if (rc == AE_OK && !started) {
+				started = 1;
+				log_info("dispatch: started, listening (timer %ld s)",
+						service_config(svc)->dispatch_poll_s);
+			}
 			if (rc) {
 				log_warn("dispatch: database unavailable; retrying in %ld ms", backoff);
 				sleep_ms(backoff);

@@ -233,10 +233,20 @@ class Dispatcher:
 
     def start(self):
         assert self.proc is None
-        self.proc = subprocess.Popen([env("AUTOML_TEST_CTL_RUN"), "dispatch"], env=self.env(),
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(os.path.dirname(
-                                         env("AUTOML_TEST_CONFIG")), "dispatch.log"), "ab"))
+        log = os.path.join(os.path.dirname(env("AUTOML_TEST_CONFIG")), "dispatch.log")
+        seen = os.path.getsize(log) if os.path.exists(log) else 0
+        with open(log, "ab") as err:
+            self.proc = subprocess.Popen([env("AUTOML_TEST_CTL_RUN"), "dispatch"], env=self.env(),
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        # ready once it says so (its LISTEN is in place then)
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and self.proc.poll() is None:
+            with open(log, "rb") as f:
+                f.seek(seen)
+                if b"dispatch: started" in f.read():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("automl-ctl dispatch did not start (exit %r)" % self.proc.poll())
 
     def stop(self):
         if self.proc is None:
@@ -469,3 +479,194 @@ def run_cgi(method, path, query="", token=None, body=None, content_type=None, ex
         headers[k.strip().lower()] = v.strip()
     status = int(headers.get("status", "200").split()[0])
     return status, headers, rest
+
+
+# ---- helpers of test_dispatch.py and test_crash.py (the dispatcher) ---------------
+SCALE = 4 if VALGRIND else 1   # latency bounds under valgrind
+
+
+def sql(query, params=()):
+    """One statement on the tier's database (autocommit); the rows, or [] for none."""
+    import psycopg
+    with psycopg.connect(env("AUTOML_TEST_DATABASE_URL"), autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def outbox(job_ids):
+    """The dispatch_queue rows of these jobs: {job_id: (attempt, run_id, tries, last_error)}."""
+    rows = sql("SELECT job_id::text, attempt, run_id, tries, last_error FROM dispatch_queue"
+               " WHERE job_id = ANY(%s::uuid[])", (list(job_ids),))
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def undispatched(job_ids):
+    """The jobs of job_ids that are not dispatched yet, or still have an outbox row."""
+    rows = sql("SELECT j.job_id::text FROM training_jobs j LEFT JOIN dispatch_queue q"
+               " USING (job_id) WHERE j.job_id = ANY(%s::uuid[])"
+               " AND (j.dispatched_at IS NULL OR q.job_id IS NOT NULL)", (list(job_ids),))
+    return {r[0] for r in rows}
+
+
+def runs_by_dag(double):
+    """Every run the double holds, as {dag_id: [run, ...]}."""
+    out = {}
+    for r in double.runs():
+        out.setdefault(r["dag_id"], []).append(r)
+    return out
+
+
+def ctl_popen(*args, crash_at=None, plain=False, log=None, **envover):
+    """automl-ctl ARGS in the background with the tier's configuration; its stdout
+    and stderr are pipes, or both go to the file object log. plain=True (implied by
+    crash_at) runs the binary itself, never the valgrind wrapper: a process that
+    SIGKILLs itself leaves an unfinished valgrind log behind."""
+    e = dict(os.environ)
+    e["AUTOML_CONFIG"] = env("AUTOML_TEST_CONFIG")
+    e.pop("AUTOML_TEST_CRASH_AT", None)
+    if crash_at:
+        e["AUTOML_TEST_CRASH_AT"] = crash_at
+    e.update({k: str(v) for k, v in envover.items()})
+    prog = env("AUTOML_TEST_CTL_BIN") if (plain or crash_at) else env("AUTOML_TEST_CTL_RUN")
+    return subprocess.Popen([prog] + list(args), env=e, text=True,
+                            stdout=log if log else subprocess.PIPE,
+                            stderr=subprocess.STDOUT if log else subprocess.PIPE)
+
+
+def cgi_killed(method, path, crash_at, token=None, body=None, timeout=None):
+    """The built automl-api as a plain CGI program with AUTOML_TEST_CRASH_AT set:
+    it must die by SIGKILL at that crash point (asserted); returns its stderr."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HTTP_")}
+    e.update({
+        "AUTOML_CONFIG": env("AUTOML_TEST_CONFIG"), "AUTOML_TEST_CRASH_AT": crash_at,
+        "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_SOFTWARE": "integ-cgi", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "/cgi-bin/automl-api", "PATH_INFO": path, "QUERY_STRING": "",
+        "REQUEST_URI": "/cgi-bin/automl-api" + path,
+    })
+    data = b""
+    if body is not None:
+        data = json.dumps(body).encode()
+        e["CONTENT_LENGTH"] = str(len(data))
+        e["CONTENT_TYPE"] = "application/json"
+    if token is not None:
+        e["HTTP_AUTHORIZATION"] = "Bearer " + token
+    p = subprocess.run([env("AUTOML_TEST_API_BIN")], input=data, env=e, capture_output=True,
+                       timeout=timeout or TIMEOUT)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode == -9, "CGI with crash point %s exited %d (want SIGKILL): %s %s" % (
+        crash_at, p.returncode, p.stdout[:300], err[-2000:])
+    assert b"Status:" not in p.stdout, "it answered before the crash point: %r" % p.stdout[:300]
+    return err
+
+
+def dispatcher_running(d, timeout=None):
+    """Until the tier's dispatcher d (fixture `dispatcher`) has logged that it runs:
+    a SIGTERM that comes while automl-ctl is still starting (before its handler is
+    in place) kills it instead of stopping it. Its log lines carry its pid (the
+    valgrind wrapper execs, so the pid is the same)."""
+    path = os.path.join(os.path.dirname(env("AUTOML_TEST_CONFIG")), "dispatch.log")
+    mark = ("automl[%d] info: dispatch: started" % d.proc.pid).encode()
+    seen = {"offset": 0, "tail": b""}
+
+    def look():
+        with open(path, "rb") as f:
+            f.seek(seen["offset"])
+            data = seen["tail"] + f.read()
+            seen["offset"] = f.tell()
+        seen["tail"] = data[-len(mark):]
+        return mark in data
+
+    wait_for(look, timeout=timeout or TIMEOUT, step=0.05, what="the dispatcher to run")
+
+
+class dispatcher_paused:
+    """`with dispatcher_paused(dispatcher):` = dispatcher.paused(), once it runs."""
+
+    def __init__(self, d):
+        self.d, self.p = d, d.paused()
+
+    def __enter__(self):
+        dispatcher_running(self.d)
+        return self.p.__enter__()
+
+    def __exit__(self, *exc):
+        return self.p.__exit__(*exc)
+
+
+# ---- helpers of test_airflow_faults.py, test_jobs.py, test_locks.py, test_ctl.py ------
+COUNTED = 1000000   # the count of a counting fault
+
+
+def counting_fault(double, **kw):
+    """Arms a fault with a finite count (instead of -1), so that fired() can tell
+    how often it fired. Default: mode "hang" for 0 s, which changes nothing and
+    only counts the matching requests (a per-path request counter)."""
+    f = dict(mode="hang", seconds=0, count=COUNTED)
+    f.update(kw)
+    f["armed"] = f["count"]    # kept by the double with the fault
+    return double.fault(**f)
+
+
+def fired(double, fault_id):
+    """How often the counting fault fault_id has fired so far."""
+    f = next(x for x in double.faults() if x["id"] == fault_id)
+    return f["armed"] - f["count"]
+
+
+def dag_path(job, what="dag"):
+    """path_regex of the job's DAG in Airflow's API v2: what = "dag" (the DAG
+    itself: lookup, pause flag), "runs" (the POST that starts a run) or "run" (one run)."""
+    p = "^/api/v2/dags/%s" % re.escape(job["airflow_dag_id"])
+    return p + {"dag": "$", "runs": "/dagRuns$", "run": "/dagRuns/[^/]+$"}[what]
+
+
+def wait_started(job, timeout=None):
+    """Until the job's run is started and recorded (dispatched_at set, no outbox
+    row), read from the database: no GET reconciles behind the test's back."""
+    try:
+        wait_for(lambda: not undispatched([job["job_id"]]), timeout=timeout or TIMEOUT, step=0.1,
+                 what="job %s to be dispatched" % job["job_id"])
+    except AssertionError as e:
+        raise AssertionError("%s; its outbox row: %r" % (e, outbox([job["job_id"]]))) from e
+
+
+def airflow_api(method, path, body=None):
+    """A request to the double's Airflow API v2 as a user of Airflow would make it
+    (an operator pausing a DAG, a run made behind the service's back)."""
+    base = env("AUTOML_TEST_AIRFLOW_URL")
+    t = requests.post(base + "/auth/token", json={"username": CFG["AUTOML_AIRFLOW_USER"],
+                                                 "password": CFG["AUTOML_AIRFLOW_PASSWORD"]},
+                      timeout=10)
+    assert t.status_code == 201, t.text
+    return requests.request(method, base + path, json=body, timeout=10,
+                            headers={"Authorization": "Bearer " + t.json()["access_token"]})
+
+
+class paused_dispatcher:
+    """`with paused_dispatcher(dispatcher):` is dispatcher.paused(), and on the way
+    out it also waits until the restarted dispatcher has logged "dispatch: started"
+    (from then on SIGTERM stops it with exit status 0): a stop that comes right
+    after a start (the next test pausing it at once, the end of the session) would
+    otherwise kill it before it handles signals."""
+
+    LOG = os.path.join(os.path.dirname(env("AUTOML_TEST_CONFIG")), "dispatch.log")
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+
+    def starts(self):
+        try:
+            with open(self.LOG, errors="replace") as f:
+                return f.read().count("dispatch: started")
+        except FileNotFoundError:
+            return 0
+
+    def __enter__(self):
+        self.dispatcher.stop()
+
+    def __exit__(self, *exc):
+        n = self.starts()
+        self.dispatcher.start()
+        wait_for(lambda: self.starts() > n, timeout=TIMEOUT, what="the dispatcher to start")

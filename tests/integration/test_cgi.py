@@ -5,7 +5,7 @@ import json
 import uuid
 
 from conftest import (CFG, JOBS, assert_401, assert_422, assert_error, create_ok, get_ok,
-                      job_body, run_cgi)
+                      job_body, run_cgi, run_of, wait_started)
 
 
 def test_apache_cgi_get_same_as_fastcgi(lighttpd, apache, apache_cgi, domain, token):
@@ -24,8 +24,10 @@ def test_apache_cgi_create_trigger_list(lighttpd, apache_cgi, domain, token, dou
     assert get_ok(lighttpd, token, job["job_id"]) == job
     r = apache_cgi.trigger(token, job["job_id"])
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "queued"
-    assert len(double.runs(job["airflow_dag_id"])) == 1
+    t = r.json()
+    assert t["status"] == "queued"
+    assert t["dispatched_at"], "the CGI request's own try started the run"
+    assert run_of(double, job)["run_id"] == t["airflow_dag_run_id"]
     assert_error(apache_cgi.trigger(token, job["job_id"]), 409)
     r = apache_cgi.request("GET", JOBS, token=token, params={"domain": domain})
     assert r.status_code == 200
@@ -46,6 +48,7 @@ def test_apache_cgi_errors(apache_cgi, domain, token):
 
 def test_apache_cgi_writeback_psk(apache_cgi, lighttpd, domain, token):
     job = create_ok(lighttpd, token, domain, auto_trigger=True)
+    wait_started(job)
     assert_error(apache_cgi.put_status(job["job_id"], {"status": "running"}, psk="bad"), 401)
     r = apache_cgi.put_status(job["job_id"], {"status": "running"})
     assert r.status_code == 200, r.text
@@ -69,7 +72,7 @@ def test_direct_cgi_create(lighttpd, domain, token):
 
 
 def test_direct_cgi_list_with_query(lighttpd, domain, token):
-    a = create_ok(lighttpd, token, domain)
+    create_ok(lighttpd, token, domain)
     b = create_ok(lighttpd, token, domain)
     status, _, body = run_cgi("GET", JOBS, query="domain=%s&limit=1" % domain, token=token)
     assert status == 200, body

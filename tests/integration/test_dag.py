@@ -1,6 +1,7 @@
 """test_dag.py - the DAG a created job gets: valid Python (py_compile), the
-same text published in AUTOML_DAGS_DIR under its dag_id, no secrets in it,
-and job fields that try to inject code stay inert string literals."""
+same text published in AUTOML_DAGS_DIR under its dag_id, unpaused when Airflow
+first loads it (nobody unpauses it on a trigger), no secrets in it, and job
+fields that try to inject code stay inert string literals."""
 import ast
 import os
 import re
@@ -34,6 +35,13 @@ def names_in(tree):
     return out
 
 
+def paused_upon_creation(tree):
+    """The values of every is_paused_upon_creation= keyword in the DAG."""
+    return [k.value.value for n in ast.walk(tree) if isinstance(n, ast.Call)
+            for k in n.keywords if k.arg == "is_paused_upon_creation"
+            and isinstance(k.value, ast.Constant)]
+
+
 def constants(tree):
     return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
@@ -64,6 +72,7 @@ def test_rendered_dag_compiles_and_is_published(api, domain, token, pt, alg):
     assert job["job_id"] in consts
     assert job["airflow_dag_id"] in consts
     assert "@@" not in src, "every placeholder was replaced"
+    assert paused_upon_creation(tree) == [False], "Airflow must not create the DAG paused"
     # secrets are never rendered into what users can read
     for key in ("AUTOML_STATUS_PSK", "AUTOML_JWT_SECRET", "AUTOML_AIRFLOW_PASSWORD"):
         assert CFG[key] not in src, key

@@ -5,15 +5,18 @@ Authorization-PSK header alone (no bearer token); a missing PSK and a wrong
 PSK are both authentication failures, so both answer 401 (403 is kept for
 "authenticated, but not allowed", which a PSK holder always is).
 Allowed: queued -> running|complete|failed, running -> running|complete|failed;
-everything else is 409 and changes nothing."""
+everything else is 409 and changes nothing. A DAG writes back once its run
+has started, so the queued jobs here are dispatched first."""
 import pytest
 
-from conftest import CFG, assert_error, assert_422, create_ok, get_ok, hs256
+from conftest import CFG, assert_error, assert_422, create_ok, get_ok, hs256, run_of, wait_started
 
 
 def queued_job(api, token, domain):
+    """A queued job whose run the dispatcher has started."""
     job = create_ok(api, token, domain, auto_trigger=True)
     assert job["status"] == "queued", job
+    wait_started(job)
     return job
 
 
@@ -111,8 +114,14 @@ def test_writeback_validation(api, domain, token):
 
 def test_writeback_then_retry_by_user(api, domain, token, double):
     job = queued_job(api, token, domain)
+    run1 = run_of(double, job)
     assert api.put_status(job["job_id"], {"status": "failed", "error_message": "oom"}).status_code == 200
     r = api.trigger(token, job["job_id"])
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "queued"
-    assert len(double.runs(job["airflow_dag_id"])) == 2
+    t = r.json()
+    assert t["status"] == "queued"
+    assert t["error_message"] is None, "the retry clears the old error"
+    assert t["trigger_attempts"] == 2
+    assert t["dispatched_at"], "the retry's own try started its run"
+    runs = double.runs(job["airflow_dag_id"])
+    assert sorted(x["run_id"] for x in runs) == sorted([run1["run_id"], t["airflow_dag_run_id"]])

@@ -1,12 +1,14 @@
 """test_zz_database.py - the database going away and coming back under
-running FastCGI processes: 503 (JSON) while it is down, served again without
-a restart once it is back, by every process (store_ensure() must notice a
-connection that died while the process was idle). Named to run last: it
-stops and starts the PostgreSQL cluster."""
+running FastCGI processes and the running dispatcher: 503 (JSON) while it is
+down (a trigger too: the only 5xx a trigger has is the database's), served
+again without a restart once it is back, by every process (store_ensure()
+must notice a connection that died while the process was idle), and the
+dispatcher starts runs again. Named to run last: it stops and starts the
+PostgreSQL cluster."""
 import json
 import subprocess
 
-from conftest import JOBS, assert_error, create_ok, env, job_body, run_cgi
+from conftest import JOBS, assert_error, create_ok, env, job_body, run_cgi, run_of, wait_started
 
 
 def pg(cmd):
@@ -15,9 +17,10 @@ def pg(cmd):
     assert p.returncode == 0, p.stderr
 
 
-def test_database_down_then_back(lighttpd, apache, domain, token):
+def test_database_down_then_back(lighttpd, apache, domain, token, double):
     servers = (lighttpd, apache)
     job = create_ok(lighttpd, token, domain)
+    ready = create_ok(lighttpd, token, domain)
     pg("stop")
     try:
         for api in servers:
@@ -25,6 +28,7 @@ def test_database_down_then_back(lighttpd, apache, domain, token):
             assert r.status_code == 503, (api, r.text)
             r.json()
             assert_error(api.get(token, job["job_id"]), 503)
+            assert_error(api.trigger(token, ready["job_id"]), 503)
             r = api.create(token, job_body(domain))
             assert r.status_code in (503, 504), (api, r.text)
             assert "detail" in r.json()
@@ -42,6 +46,15 @@ def test_database_down_then_back(lighttpd, apache, domain, token):
         codes = [api.request("GET", "/healthz").status_code for _ in range(8)]
         assert codes == [200] * 8, (api, codes)
         r = api.request("GET", JOBS, token=token, params={"domain": domain})
-        assert len(r.json()["items"]) == 1, "the creates during the outage stored nothing"
+        assert len(r.json()["items"]) == 2, "the creates during the outage stored nothing"
     status, _, body = run_cgi("GET", JOBS + "/" + job["job_id"], token=token)
     assert status == 200 and json.loads(body)["job_id"] == job["job_id"]
+    # the triggers during the outage changed nothing
+    r = lighttpd.get(token, ready["job_id"])
+    assert r.json()["status"] == "ready", r.text
+    assert double.runs(ready["airflow_dag_id"]) == []
+    # the dispatcher got over the outage: it starts the run of a new job
+    new = create_ok(lighttpd, token, domain, auto_trigger=True)
+    assert new["dispatched_at"] is None
+    wait_started(new)
+    assert run_of(double, new)["run_id"] == new["airflow_dag_run_id"]
