@@ -1207,6 +1207,17 @@ static enum aerr tx_only(struct store *s, const char *what)
 	return store_ensure(s);
 }
 
+/* One statement outside any transaction, its rows discarded. */
+static enum aerr command(struct store *s, const char *what, const char *sql, int nparams,
+		const char *const *params)
+{
+	enum aerr rc = tx_only(s, what);
+
+	if (rc)
+		return rc;
+	return sql_exec(s, sql, nparams, params, NULL);
+}
+
 enum aerr store_trigger(struct store *s, struct arena *a, const char *job_id,
 		const char *const *domains, size_t ndomains, const char *run_prefix, long grace_ms,
 		struct job *out)
@@ -1283,14 +1294,10 @@ enum aerr store_dispatch_retry(struct store *s, const char *job_id, int attempt,
 {
 	char att[16], delay[24];
 	const char *params[5] = { job_id, att, delay, error, not_found ? "true" : "false" };
-	enum aerr rc;
 
 	snprintf(att, sizeof att, "%d", attempt);
 	snprintf(delay, sizeof delay, "%ld", delay_ms < 0 ? 0L : delay_ms);
-	rc = tx_only(s, "dispatch_retry");
-	if (rc)
-		return rc;
-	return sql_exec(s, SQL_DISPATCH_RETRY, 5, params, NULL);
+	return command(s, "dispatch_retry", SQL_DISPATCH_RETRY, 5, params);
 }
 
 enum aerr store_claim_due(struct store *s, struct arena *a, int limit, long lease_ms,
@@ -1380,13 +1387,9 @@ enum aerr store_dequeue(struct store *s, const char *job_id, int attempt)
 {
 	char att[16];
 	const char *params[2] = { job_id, att };
-	enum aerr rc;
 
 	snprintf(att, sizeof att, "%d", attempt);
-	rc = tx_only(s, "dequeue");
-	if (rc)
-		return rc;
-	return sql_exec(s, SQL_DEQUEUE, 2, params, NULL);
+	return command(s, "dequeue", SQL_DEQUEUE, 2, params);
 }
 
 enum aerr store_dispatch_give_up(struct store *s, struct arena *a, const char *job_id,
@@ -1407,11 +1410,8 @@ enum aerr store_dispatch_give_up(struct store *s, struct arena *a, const char *j
 enum aerr store_dag_republished(struct store *s, const char *job_id)
 {
 	const char *params[1] = { job_id };
-	enum aerr rc = tx_only(s, "dag_republished");
 
-	if (rc)
-		return rc;
-	return sql_exec(s, SQL_DAG_REPUBLISHED, 1, params, NULL);
+	return command(s, "dag_republished", SQL_DAG_REPUBLISHED, 1, params);
 }
 
 enum aerr store_list_retirable(struct store *s, struct arena *a, long retention_s, int limit,
@@ -1464,11 +1464,8 @@ enum aerr store_mark_retired(struct store *s, const char *job_id)
 enum aerr store_touch_sync(struct store *s, const char *job_id, const char *run_id)
 {
 	const char *params[2] = { job_id, run_id };
-	enum aerr rc = tx_only(s, "touch_sync");
 
-	if (rc)
-		return rc;
-	return sql_exec(s, SQL_TOUCH_SYNC, 2, params, NULL);
+	return command(s, "touch_sync", SQL_TOUCH_SYNC, 2, params);
 }
 
 /* ---- notifications ------------------------------------------------------ */
@@ -1531,12 +1528,9 @@ enum aerr store_orphan_done(struct store *s, const char *job_id, int attempt)
 {
 	char att[16];
 	const char *params[2] = { job_id, att };
-	enum aerr rc = tx_only(s, "orphan_done");
 
 	snprintf(att, sizeof att, "%d", attempt);
-	if (rc)
-		return rc;
-	return sql_exec(s, SQL_ORPHAN_DONE, 2, params, NULL);
+	return command(s, "orphan_done", SQL_ORPHAN_DONE, 2, params);
 }
 
 /* Consume every notification libpq has read: 1 if there was any. */

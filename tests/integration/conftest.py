@@ -440,8 +440,9 @@ def wait_for(pred, timeout=10.0, step=0.1, what="condition"):
         time.sleep(step)
 
 
-def run_cgi(method, path, query="", token=None, body=None, content_type=None, extra=None):
-    """Execute the built automl-api as a plain CGI program (one request)."""
+def cgi_request(method, path, query="", token=None, body=None, content_type=None, extra=None):
+    """The environment and standard input of one plain-CGI request to the built
+    automl-api (extra: more variables, e.g. a crash point or a PSK header)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("HTTP_")}
     e.update({
         "AUTOML_CONFIG": env("AUTOML_TEST_CONFIG"),
@@ -466,6 +467,12 @@ def run_cgi(method, path, query="", token=None, body=None, content_type=None, ex
         e["HTTP_AUTHORIZATION"] = "Bearer " + token
     if extra:
         e.update(extra)
+    return e, data
+
+
+def run_cgi(method, path, query="", token=None, body=None, content_type=None, extra=None):
+    """Execute the built automl-api as a plain CGI program (one request)."""
+    e, data = cgi_request(method, path, query, token, body, content_type, extra)
     p = subprocess.run([env("AUTOML_TEST_API_BIN")], input=data, env=e,
                        capture_output=True, timeout=TIMEOUT)
     assert p.returncode == 0, "CGI exit %d: %s" % (p.returncode, p.stderr.decode(errors="replace"))
@@ -536,22 +543,8 @@ def ctl_popen(*args, crash_at=None, plain=False, log=None, **envover):
 def cgi_killed(method, path, crash_at, token=None, body=None, timeout=None):
     """The built automl-api as a plain CGI program with AUTOML_TEST_CRASH_AT set:
     it must die by SIGKILL at that crash point (asserted); returns its stderr."""
-    e = {k: v for k, v in os.environ.items() if not k.startswith("HTTP_")}
-    e.update({
-        "AUTOML_CONFIG": env("AUTOML_TEST_CONFIG"), "AUTOML_TEST_CRASH_AT": crash_at,
-        "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
-        "SERVER_SOFTWARE": "integ-cgi", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
-        "REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "/cgi-bin/automl-api", "PATH_INFO": path, "QUERY_STRING": "",
-        "REQUEST_URI": "/cgi-bin/automl-api" + path,
-    })
-    data = b""
-    if body is not None:
-        data = json.dumps(body).encode()
-        e["CONTENT_LENGTH"] = str(len(data))
-        e["CONTENT_TYPE"] = "application/json"
-    if token is not None:
-        e["HTTP_AUTHORIZATION"] = "Bearer " + token
+    e, data = cgi_request(method, path, token=token, body=body,
+                          extra={"AUTOML_TEST_CRASH_AT": crash_at})
     p = subprocess.run([env("AUTOML_TEST_API_BIN")], input=data, env=e, capture_output=True,
                        timeout=timeout or TIMEOUT)
     err = p.stderr.decode(errors="replace")

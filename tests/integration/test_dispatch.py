@@ -310,50 +310,7 @@ def test_airflow_down_for_a_minute(request, lighttpd, domain, token, double):
         assert got["error_message"] is None, got
 
 
-# ---- every kind of Airflow failure under a trigger -----------------------------------
-
-FAULTS = {
-    "503": dict(mode="status", status=503),
-    "500": dict(mode="status", status=500),
-    "401": dict(mode="status", status=401),
-    "400": dict(mode="status", status=400),
-    "drop": dict(mode="drop"),
-    "hang": dict(mode="hang", seconds=2.5),
-}
-
-
-@pytest.mark.parametrize("fault", sorted(FAULTS) + ["not_parsed"])
-def test_trigger_under_airflow_fault_answers_queued(lighttpd, domain, token, double, fault):
-    api = lighttpd
-    job = create_ok(api, token, domain)
-    if fault == "not_parsed":
-        double.config(parse_delay=3)
-    else:
-        double.fault(path_regex=runs_path(job), method="POST", count=-1, **FAULTS[fault])
-    r, took = timed(lambda: api.trigger(token, job["job_id"]))
-    assert r.status_code == 200, r.text
-    assert_queued_undispatched(r.json())
-    assert took < (REQUEST_TIMEOUT_S + 1.0) * SCALE, "trigger took %.2f s" % took
-    assert_queued_undispatched(get_ok(api, token, job["job_id"]))
-    double.clear_faults()
-    wait_dispatched([job["job_id"]], timeout=DISPATCH_WAIT_S + (3 if fault == "not_parsed" else 0))
-    assert_one_run_per_attempt(double, [job])
-    assert len(double.runs(job["airflow_dag_id"])) == 1
-
-
-def test_expired_airflow_token_is_transparent(lighttpd, domain, token, double):
-    api = lighttpd
-    job = create_ok(api, token, domain)
-    before = double.stats()["token_requests"]
-    double.fault(path_regex=runs_path(job), method="POST", mode="expire_tokens", count=1)
-    r = api.trigger(token, job["job_id"])
-    assert r.status_code == 200, r.text
-    j = r.json()
-    assert j["status"] == "queued"
-    assert j["dispatched_at"] is not None, "a new token was fetched and the run started at once"
-    assert double.stats()["token_requests"] > before
-    assert [x["run_id"] for x in double.runs(job["airflow_dag_id"])] == [run_id(job, 1)]
-    assert outbox([job["job_id"]]) == {}
+# (every kind of Airflow failure under a trigger, and an expired token: test_airflow_faults.py)
 
 
 # ---- 4. the deadline ----------------------------------------------------------------
@@ -433,6 +390,12 @@ def failed_with_running_run(api, token, domain, double):
     return job
 
 
+def wait_orphan_failed(double, job):
+    wait_for(lambda: {x["run_id"]: x["state"] for x in double.runs(job["airflow_dag_id"])}
+             .get(run_id(job, 1)) == "failed", timeout=10 * SCALE, step=0.2,
+             what="the attempt-1 run to be marked failed")
+
+
 def test_orphan_run_failed_by_dispatcher(lighttpd, domain, token, double):
     """A retry left entirely to the dispatcher (a web program whose Airflow request
     timeout is 0 never calls Airflow): the dispatcher starts attempt 2 and marks
@@ -443,9 +406,7 @@ def test_orphan_run_failed_by_dispatcher(lighttpd, domain, token, double):
     assert status == 200, body
     assert_queued_undispatched(json.loads(body), 2)
     wait_dispatched([job["job_id"]])
-    wait_for(lambda: {x["run_id"]: x["state"] for x in double.runs(job["airflow_dag_id"])}
-             .get(run_id(job, 1)) == "failed", timeout=10 * SCALE, step=0.2,
-             what="the attempt-1 run to be marked failed")
+    wait_orphan_failed(double, job)
     runs = {x["run_id"]: x for x in double.runs(job["airflow_dag_id"])}
     assert sorted(runs) == sorted([run_id(job, 1), run_id(job, 2)]), runs
     assert runs[run_id(job, 2)]["state"] == "queued"
@@ -462,9 +423,7 @@ def test_orphan_run_failed_when_trigger_starts_run(api, domain, token, double):
     assert r.status_code == 200, r.text
     assert r.json()["trigger_attempts"] == 2
     wait_dispatched([job["job_id"]])
-    wait_for(lambda: {x["run_id"]: x["state"] for x in double.runs(job["airflow_dag_id"])}
-             .get(run_id(job, 1)) == "failed", timeout=10 * SCALE, step=0.2,
-             what="the attempt-1 run to be marked failed")
+    wait_orphan_failed(double, job)
     runs = {x["run_id"]: x for x in double.runs(job["airflow_dag_id"])}
     assert sorted(runs) == sorted([run_id(job, 1), run_id(job, 2)]), runs
     assert runs[run_id(job, 2)]["attempts"] == 1

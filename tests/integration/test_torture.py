@@ -17,31 +17,19 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import JOBS, TIMEOUT, env, hs256, job_body
+from conftest import JOBS, TIMEOUT, cgi_request, env, hs256, job_body
 
 COUNTED = re.compile(rb"alloc fault (\d+): (\d+) allocations counted")
 MAX_N = 3000   # a request that allocates more than this is a finding in itself
 
 
 def cgi(method, path, query="", token=None, body=None, psk=None, fail_at=0):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("HTTP_")}
-    e.update({
-        "AUTOML_CONFIG": env("AUTOML_TEST_CONFIG"), "GATEWAY_INTERFACE": "CGI/1.1",
-        "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "/cgi-bin/automl-api", "PATH_INFO": path, "QUERY_STRING": query,
-        "REQUEST_URI": "/cgi-bin/automl-api" + path + ("?" + query if query else ""),
-    })
-    data = b""
-    if body is not None:
-        data = json.dumps(body).encode()
-        e["CONTENT_LENGTH"] = str(len(data))
-        e["CONTENT_TYPE"] = "application/json"
-    if token is not None:
-        e["HTTP_AUTHORIZATION"] = "Bearer " + token
+    extra = {}
     if psk is not None:
-        e["HTTP_AUTHORIZATION_PSK"] = psk
+        extra["HTTP_AUTHORIZATION_PSK"] = psk
     if fail_at:
-        e["AUTOML_TEST_ALLOC_FAIL_AT"] = str(fail_at)
+        extra["AUTOML_TEST_ALLOC_FAIL_AT"] = str(fail_at)
+    e, data = cgi_request(method, path, query, token, body, extra=extra)
     p = subprocess.run([env("AUTOML_TEST_API_BIN")], input=data, env=e, capture_output=True,
                        timeout=TIMEOUT)
     assert p.returncode == 0, "N=%d: exit %d: %s" % (fail_at, p.returncode, p.stderr[-2000:])
