@@ -286,10 +286,15 @@ def dispatcher():
     d.stop()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stops_database: stops PostgreSQL; runs after every other test")
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that stop the database run last (pytest groups parametrized
-    session fixtures, which would otherwise interleave them)."""
-    items.sort(key=lambda it: os.path.basename(str(it.fspath)).startswith("test_zz_"))
+    """Tests marked stops_database run last, whatever their file is called
+    (pytest groups parametrized session fixtures, which would otherwise
+    interleave them)."""
+    items.sort(key=lambda it: it.get_closest_marker("stops_database") is not None)
 
 
 SERVERS = {

@@ -1,5 +1,5 @@
 """test_healthz.py - GET /healthz: no authentication, JSON, 200 while the
-database answers (the outage is in test_zz_database.py)."""
+database answers (the outage is in test_database_outage.py)."""
 from conftest import assert_error
 
 

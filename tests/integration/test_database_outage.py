@@ -1,14 +1,18 @@
-"""test_zz_database.py - the database going away and coming back under
+"""test_database_outage.py - the database going away and coming back under
 running FastCGI processes and the running dispatcher: 503 (JSON) while it is
 down (a trigger too: the only 5xx a trigger has is the database's), served
 again without a restart once it is back, by every process (store_ensure()
 must notice a connection that died while the process was idle), and the
-dispatcher starts runs again. Named to run last: it stops and starts the
-PostgreSQL cluster."""
+dispatcher starts runs again. Marked stops_database, so it runs after every
+other test (conftest.py): it stops and starts the PostgreSQL cluster."""
 import json
 import subprocess
 
+import pytest
+
 from conftest import JOBS, assert_error, create_ok, env, job_body, run_cgi, run_of, wait_started
+
+pytestmark = pytest.mark.stops_database
 
 
 def pg(cmd):
