@@ -493,7 +493,7 @@ static int preparable(const char *sql)
  * memory); a failed PQprepare is returned as its result. */
 static PGresult *execute(struct store *s, const char *sql, int nparams, const char *const *params)
 {
-	char name[16];
+	char name[32];   /* "automl_" and an int */
 	PGresult *res;
 	int i;
 
