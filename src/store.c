@@ -103,8 +103,7 @@ static const char *const migration_2[] = {
 	"CREATE INDEX training_jobs_retire_idx ON training_jobs (ended_at) WHERE dag_retired_at IS NULL",
 	"ALTER TABLE training_jobs SET (fillfactor = 70)",
 	"CREATE TABLE dispatch_queue ("
-	" job_id uuid PRIMARY KEY,"   /* no foreign key: jobs are never deleted, and its
-	                                  check and row lock would cost every trigger */
+	" job_id uuid PRIMARY KEY REFERENCES training_jobs ON DELETE CASCADE,"
 	" attempt int NOT NULL,"
 	" run_id text NOT NULL,"
 	" queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
@@ -113,8 +112,16 @@ static const char *const migration_2[] = {
 	" last_error text,"
 	" last_not_found boolean NOT NULL DEFAULT false)",
 	"CREATE INDEX dispatch_queue_due_idx ON dispatch_queue (not_before)",
-	/* runs of earlier attempts to mark failed in Airflow (a retry's trigger
-	 * records them in its statement; the dispatcher works them off) */
+	/* queued jobs of version 1 have a run already */
+	NULL
+};
+
+/* Version 3: the outbox loses its foreign key (jobs are never deleted, and
+ * the key's check and row lock cost every trigger), and the runs of earlier
+ * attempts that the dispatcher marks failed in Airflow get their own table
+ * (a retry's trigger records them in its statement). */
+static const char *const migration_3[] = {
+	"ALTER TABLE dispatch_queue DROP CONSTRAINT IF EXISTS dispatch_queue_job_id_fkey",
 	"CREATE TABLE dispatch_orphans ("
 	" job_id uuid NOT NULL,"
 	" attempt int NOT NULL,"
@@ -122,11 +129,10 @@ static const char *const migration_2[] = {
 	" tries int NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (job_id, attempt))",
 	"CREATE INDEX dispatch_orphans_due_idx ON dispatch_orphans (not_before)",
-	/* queued jobs of version 1 have a run already */
 	NULL
 };
 
-static const char *const *const migrations[] = { migration_1, migration_2 };
+static const char *const *const migrations[] = { migration_1, migration_2, migration_3 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* Serialises concurrent migrations (any constant unique to this service). */
