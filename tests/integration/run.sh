@@ -367,7 +367,6 @@ for _ in $(seq 1 300); do
 	for p in "${pids[@]:1}"; do alive "$p" && busy=1; done
 	# FastCGI children (valgrind writes its summary when they exit)
 	if pgrep -f "$TMP/bin/automl-api" >/dev/null 2>&1; then busy=1; fi
-	if pgrep -f "automl-ctl.* dispatch" >/dev/null 2>&1; then busy=1; fi
 	[ "$busy" = 0 ] && break
 	sleep 0.2
 done
